@@ -1,0 +1,500 @@
+//! The orchestration trace: a versioned, hash-chained record of every input the core received and
+//! the decision it made, with periodic full state digests, and the replayer that verifies it.
+//!
+//! The format is specified in `docs/trace-format.md`. In short: a header with the genesis, then
+//! records; each input record carries the postcard-encoded [`Input`] and [`Outcome`] and a BLAKE3
+//! chain hash over the previous hash, its sequence number and both encodings. Writing and reading
+//! work on byte buffers and `std::io::Write`; opening files is the caller's business.
+
+use std::io::Write;
+use xdv_core::{Core, Genesis, Input, Outcome};
+
+/// The magic bytes at the start of every trace.
+pub const MAGIC: &[u8; 8] = b"XDVTRACE";
+/// The format version this crate writes and reads.
+pub const VERSION: u16 = 1;
+/// Default number of inputs between state digest records.
+pub const DEFAULT_DIGEST_INTERVAL: u32 = 65_536;
+/// Largest encoded genesis accepted, bytes.
+pub const GENESIS_BYTES_MAX: u32 = 1 << 24;
+/// Largest encoded input or outcome accepted, bytes.
+pub const RECORD_BYTES_MAX: u32 = 1 << 24;
+
+const TAG_INPUT: u8 = 1;
+const TAG_DIGEST: u8 = 2;
+const TAG_SEAL: u8 = 3;
+
+/// Lower-case hex of a digest.
+pub fn hex(bytes: &[u8]) -> String {
+    const D: &[u8; 16] = b"0123456789abcdef";
+    let mut s = String::with_capacity(bytes.len() * 2);
+    for b in bytes {
+        s.push(D[(b >> 4) as usize] as char);
+        s.push(D[(b & 15) as usize] as char);
+    }
+    s
+}
+
+/// Why a trace could not be written, read or verified. Offsets are in bytes from the start.
+#[derive(Debug, thiserror::Error)]
+pub enum TraceError {
+    /// Writing failed.
+    #[error("writing the trace failed: {0}")]
+    Io(#[from] std::io::Error),
+    /// Encoding failed (should not happen for valid values).
+    #[error("encoding failed: {0}")]
+    Encode(String),
+    /// Not a trace.
+    #[error("byte 0: not an XDV trace (bad magic); expected a file written by `xdv sim --trace` or the runtime")]
+    BadMagic,
+    /// A version this build cannot read.
+    #[error("byte 8: trace format version {found} is not supported (this build reads version {VERSION}); use the XDV release that wrote it")]
+    UnsupportedVersion {
+        /// The version found.
+        found: u16,
+    },
+    /// The file ends inside a header or record.
+    #[error("byte {offset}: the trace is truncated inside {what}; the file was cut short (a crash or an incomplete copy)")]
+    Truncated {
+        /// Where the cut record starts.
+        offset: u64,
+        /// What was being read.
+        what: &'static str,
+    },
+    /// Something that cannot be decoded.
+    #[error("byte {offset}: corrupt {what}: {detail}")]
+    Corrupt {
+        /// Where.
+        offset: u64,
+        /// What.
+        what: &'static str,
+        /// Why.
+        detail: String,
+    },
+    /// A record's chain hash does not match its content: it was altered.
+    #[error("byte {offset}: record {seq}'s chain hash does not match its content; the trace was altered at or before this record")]
+    ChainMismatch {
+        /// Input sequence number (0-based) of the record.
+        seq: u64,
+        /// Where the record starts.
+        offset: u64,
+    },
+    /// Re-applying an input gave a different decision.
+    #[error("byte {offset}: input {seq} diverged on replay: {input}\n  recorded: {recorded}\n  replayed: {replayed}")]
+    Divergence {
+        /// Input sequence number (0-based).
+        seq: u64,
+        /// Where the record starts.
+        offset: u64,
+        /// The input.
+        input: String,
+        /// The recorded outcome.
+        recorded: String,
+        /// The replayed outcome.
+        replayed: String,
+    },
+    /// A state digest differs.
+    #[error("byte {offset}: the state digest after {seq} inputs differs: recorded {recorded}, replayed {replayed}")]
+    DigestMismatch {
+        /// Inputs applied.
+        seq: u64,
+        /// Where the record starts.
+        offset: u64,
+        /// Recorded digest.
+        recorded: String,
+        /// Replayed digest.
+        replayed: String,
+    },
+    /// The trace ends without a seal.
+    #[error("byte {offset}: the trace ends after {inputs} inputs without a seal record; the writer stopped early (pass --allow-unsealed to verify the complete prefix)")]
+    Unsealed {
+        /// Where it ends.
+        offset: u64,
+        /// Inputs verified.
+        inputs: u64,
+    },
+    /// Bytes after the seal.
+    #[error("byte {offset}: data after the seal record; the file has extra bytes appended")]
+    TrailingData {
+        /// Where they start.
+        offset: u64,
+    },
+}
+
+fn chain_input(prev: &[u8; 32], seq: u64, input: &[u8], outcome: &[u8]) -> [u8; 32] {
+    let mut h = blake3::Hasher::new();
+    h.update(prev);
+    h.update(&[TAG_INPUT]);
+    h.update(&seq.to_le_bytes());
+    h.update(&(input.len() as u32).to_le_bytes());
+    h.update(&(outcome.len() as u32).to_le_bytes());
+    h.update(input);
+    h.update(outcome);
+    *h.finalize().as_bytes()
+}
+
+fn chain_digest(prev: &[u8; 32], tag: u8, seq: u64, digest: &[u8; 32]) -> [u8; 32] {
+    let mut h = blake3::Hasher::new();
+    h.update(prev);
+    h.update(&[tag]);
+    h.update(&seq.to_le_bytes());
+    h.update(digest);
+    *h.finalize().as_bytes()
+}
+
+fn chain_genesis(genesis: &[u8]) -> [u8; 32] {
+    let mut h = blake3::Hasher::new();
+    h.update(b"xdv-trace-v1 genesis");
+    h.update(genesis);
+    *h.finalize().as_bytes()
+}
+
+/// Writes a trace. Append each input's record after the core applied it and before its effects are
+/// performed; call [`TraceWriter::finish`] to seal.
+pub struct TraceWriter<W: Write> {
+    w: W,
+    chain: [u8; 32],
+    seq: u64,
+    digest_interval: u32,
+    in_buf: Vec<u8>,
+    out_buf: Vec<u8>,
+}
+
+impl<W: Write> TraceWriter<W> {
+    /// Writes the header.
+    pub fn new(mut w: W, genesis: &Genesis, digest_interval: u32) -> Result<Self, TraceError> {
+        let g = postcard::to_allocvec(genesis).map_err(|e| TraceError::Encode(e.to_string()))?;
+        let digest_interval = digest_interval.max(1);
+        w.write_all(MAGIC)?;
+        w.write_all(&VERSION.to_le_bytes())?;
+        w.write_all(&digest_interval.to_le_bytes())?;
+        w.write_all(&(g.len() as u32).to_le_bytes())?;
+        w.write_all(&g)?;
+        let chain = chain_genesis(&g);
+        w.write_all(&chain)?;
+        Ok(TraceWriter {
+            w,
+            chain,
+            seq: 0,
+            digest_interval,
+            in_buf: Vec::new(),
+            out_buf: Vec::new(),
+        })
+    }
+
+    /// Appends one input with its outcome; every `digest_interval` inputs also a state digest.
+    pub fn append(
+        &mut self,
+        input: &Input,
+        outcome: &Outcome,
+        core: &Core,
+    ) -> Result<(), TraceError> {
+        self.in_buf.clear();
+        self.out_buf.clear();
+        let enc = |e: postcard::Error| TraceError::Encode(e.to_string());
+        self.in_buf = postcard::to_extend(input, std::mem::take(&mut self.in_buf)).map_err(enc)?;
+        self.out_buf =
+            postcard::to_extend(outcome, std::mem::take(&mut self.out_buf)).map_err(enc)?;
+        self.chain = chain_input(&self.chain, self.seq, &self.in_buf, &self.out_buf);
+        self.w.write_all(&[TAG_INPUT])?;
+        self.w
+            .write_all(&(self.in_buf.len() as u32).to_le_bytes())?;
+        self.w
+            .write_all(&(self.out_buf.len() as u32).to_le_bytes())?;
+        self.w.write_all(&self.in_buf)?;
+        self.w.write_all(&self.out_buf)?;
+        self.w.write_all(&self.chain)?;
+        self.seq += 1;
+        if self.seq % u64::from(self.digest_interval) == 0 {
+            self.digest(TAG_DIGEST, core)?;
+        }
+        Ok(())
+    }
+
+    fn digest(&mut self, tag: u8, core: &Core) -> Result<(), TraceError> {
+        let d = core.state_digest();
+        self.chain = chain_digest(&self.chain, tag, self.seq, &d);
+        self.w.write_all(&[tag])?;
+        self.w.write_all(&self.seq.to_le_bytes())?;
+        self.w.write_all(&d)?;
+        self.w.write_all(&self.chain)?;
+        Ok(())
+    }
+
+    /// Writes the seal (a final state digest) and returns the writer.
+    pub fn finish(mut self, core: &Core) -> Result<W, TraceError> {
+        self.digest(TAG_SEAL, core)?;
+        self.w.flush()?;
+        Ok(self.w)
+    }
+
+    /// Inputs written so far.
+    pub fn inputs(&self) -> u64 {
+        self.seq
+    }
+}
+
+/// Options for [`replay`].
+#[derive(Clone, Copy, Debug, Default)]
+pub struct ReplayOptions {
+    /// Accept a trace without a seal (verify the complete prefix).
+    pub allow_unsealed: bool,
+    /// Run the full invariant checker after every input (slow; for audits and tests).
+    pub check_invariants: bool,
+}
+
+/// What a successful replay found.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ReplayReport {
+    /// Inputs re-applied.
+    pub inputs: u64,
+    /// Of which accepted.
+    pub accepted: u64,
+    /// Of which rejected.
+    pub rejected: u64,
+    /// State digests verified (including the seal).
+    pub digests: u64,
+    /// Whether the trace was sealed.
+    pub sealed: bool,
+    /// The final state digest.
+    pub state_hash: [u8; 32],
+    /// The final chain hash.
+    pub chain_hash: [u8; 32],
+}
+
+struct Cursor<'a> {
+    b: &'a [u8],
+    pos: usize,
+}
+
+impl<'a> Cursor<'a> {
+    fn take(&mut self, n: usize, what: &'static str, start: usize) -> Result<&'a [u8], TraceError> {
+        if self.b.len() - self.pos < n {
+            return Err(TraceError::Truncated {
+                offset: start as u64,
+                what,
+            });
+        }
+        let s = &self.b[self.pos..self.pos + n];
+        self.pos += n;
+        Ok(s)
+    }
+    fn u32(&mut self, what: &'static str, start: usize) -> Result<u32, TraceError> {
+        let s = self.take(4, what, start)?;
+        Ok(u32::from_le_bytes([s[0], s[1], s[2], s[3]]))
+    }
+    fn u64(&mut self, what: &'static str, start: usize) -> Result<u64, TraceError> {
+        let s = self.take(8, what, start)?;
+        let mut a = [0u8; 8];
+        a.copy_from_slice(s);
+        Ok(u64::from_le_bytes(a))
+    }
+    fn hash(&mut self, what: &'static str, start: usize) -> Result<[u8; 32], TraceError> {
+        let s = self.take(32, what, start)?;
+        let mut a = [0u8; 32];
+        a.copy_from_slice(s);
+        Ok(a)
+    }
+}
+
+/// Reads a trace's header and returns the genesis, the digest interval and the chain seed.
+fn header(c: &mut Cursor<'_>) -> Result<(Genesis, u32, [u8; 32]), TraceError> {
+    if c.b.len() < 8 || &c.b[..8] != MAGIC {
+        return Err(if c.b.len() < 8 && MAGIC.starts_with(c.b) {
+            TraceError::Truncated {
+                offset: 0,
+                what: "the header",
+            }
+        } else {
+            TraceError::BadMagic
+        });
+    }
+    c.pos = 8;
+    let v = c.take(2, "the header", 0)?;
+    let version = u16::from_le_bytes([v[0], v[1]]);
+    if version != VERSION {
+        return Err(TraceError::UnsupportedVersion { found: version });
+    }
+    let interval = c.u32("the header", 0)?;
+    if interval == 0 {
+        return Err(TraceError::Corrupt {
+            offset: 10,
+            what: "header",
+            detail: "digest interval is zero".into(),
+        });
+    }
+    let glen = c.u32("the header", 0)?;
+    if glen > GENESIS_BYTES_MAX {
+        return Err(TraceError::Corrupt {
+            offset: 14,
+            what: "header",
+            detail: format!("genesis length {glen} exceeds {GENESIS_BYTES_MAX}"),
+        });
+    }
+    let g = c.take(glen as usize, "the genesis", 0)?;
+    let genesis: Genesis = postcard::from_bytes(g).map_err(|e| TraceError::Corrupt {
+        offset: 18,
+        what: "genesis",
+        detail: e.to_string(),
+    })?;
+    let seed = c.hash("the header", 0)?;
+    if seed != chain_genesis(g) {
+        return Err(TraceError::ChainMismatch { seq: 0, offset: 18 });
+    }
+    Ok((genesis, interval, seed))
+}
+
+/// Reads only the genesis of a trace.
+pub fn read_genesis(bytes: &[u8]) -> Result<Genesis, TraceError> {
+    header(&mut Cursor { b: bytes, pos: 0 }).map(|h| h.0)
+}
+
+/// Re-applies every input of a trace to a fresh core, verifying every chain hash, every decision
+/// and every state digest. Returns the report and the final core.
+pub fn replay(bytes: &[u8], opts: ReplayOptions) -> Result<(ReplayReport, Core), TraceError> {
+    let mut c = Cursor { b: bytes, pos: 0 };
+    let (genesis, interval, mut chain) = header(&mut c)?;
+    let mut core = Core::new(genesis);
+    let mut outcome = Outcome::default();
+    let mut buf: Vec<u8> = Vec::new();
+    let mut rep = ReplayReport {
+        inputs: 0,
+        accepted: 0,
+        rejected: 0,
+        digests: 0,
+        sealed: false,
+        state_hash: [0; 32],
+        chain_hash: chain,
+    };
+    loop {
+        let start = c.pos;
+        if start == bytes.len() {
+            if !opts.allow_unsealed {
+                return Err(TraceError::Unsealed {
+                    offset: start as u64,
+                    inputs: rep.inputs,
+                });
+            }
+            rep.state_hash = core.state_digest();
+            break;
+        }
+        let tag = c.take(1, "a record", start)?[0];
+        match tag {
+            TAG_INPUT => {
+                let il = c.u32("an input record", start)?;
+                let ol = c.u32("an input record", start)?;
+                if il > RECORD_BYTES_MAX || ol > RECORD_BYTES_MAX {
+                    return Err(TraceError::Corrupt {
+                        offset: start as u64,
+                        what: "input record",
+                        detail: format!("lengths {il} and {ol} exceed {RECORD_BYTES_MAX}"),
+                    });
+                }
+                let ib = c.take(il as usize, "an input record", start)?;
+                let ob = c.take(ol as usize, "an input record", start)?;
+                let h = c.hash("an input record", start)?;
+                let seq = rep.inputs;
+                chain = chain_input(&chain, seq, ib, ob);
+                if chain != h {
+                    return Err(TraceError::ChainMismatch {
+                        seq,
+                        offset: start as u64,
+                    });
+                }
+                let input: Input = postcard::from_bytes(ib).map_err(|e| TraceError::Corrupt {
+                    offset: start as u64,
+                    what: "input",
+                    detail: e.to_string(),
+                })?;
+                core.apply(&input, &mut outcome);
+                if opts.check_invariants {
+                    let v = xdv_core::invariants::check_step(&core, &input, &outcome)
+                        .and_then(|_| xdv_core::invariants::check_full(&core));
+                    if let Err(v) = v {
+                        return Err(TraceError::Corrupt {
+                            offset: start as u64,
+                            what: "state after input",
+                            detail: v.to_string(),
+                        });
+                    }
+                }
+                buf.clear();
+                buf = postcard::to_extend(&outcome, std::mem::take(&mut buf))
+                    .map_err(|e| TraceError::Encode(e.to_string()))?;
+                if buf != ob {
+                    let recorded = postcard::from_bytes::<Outcome>(ob)
+                        .map(|o| format!("{o:?}"))
+                        .unwrap_or_else(|e| format!("<undecodable: {e}>"));
+                    return Err(TraceError::Divergence {
+                        seq,
+                        offset: start as u64,
+                        input: format!("{input:?}"),
+                        recorded,
+                        replayed: format!("{outcome:?}"),
+                    });
+                }
+                rep.inputs += 1;
+                if outcome.accepted() {
+                    rep.accepted += 1;
+                } else {
+                    rep.rejected += 1;
+                }
+            }
+            TAG_DIGEST | TAG_SEAL => {
+                let what = if tag == TAG_SEAL {
+                    "the seal record"
+                } else {
+                    "a digest record"
+                };
+                let seq = c.u64(what, start)?;
+                let d = c.hash(what, start)?;
+                let h = c.hash(what, start)?;
+                chain = chain_digest(&chain, tag, seq, &d);
+                if chain != h {
+                    return Err(TraceError::ChainMismatch {
+                        seq,
+                        offset: start as u64,
+                    });
+                }
+                if seq != rep.inputs || (tag == TAG_DIGEST && seq % u64::from(interval) != 0) {
+                    return Err(TraceError::Corrupt {
+                        offset: start as u64,
+                        what,
+                        detail: format!("it claims {seq} inputs but {} precede it", rep.inputs),
+                    });
+                }
+                let mine = core.state_digest();
+                if mine != d {
+                    return Err(TraceError::DigestMismatch {
+                        seq,
+                        offset: start as u64,
+                        recorded: hex(&d),
+                        replayed: hex(&mine),
+                    });
+                }
+                rep.digests += 1;
+                if tag == TAG_SEAL {
+                    rep.sealed = true;
+                    rep.state_hash = mine;
+                    if c.pos != bytes.len() {
+                        return Err(TraceError::TrailingData {
+                            offset: c.pos as u64,
+                        });
+                    }
+                    break;
+                }
+            }
+            other => {
+                return Err(TraceError::Corrupt {
+                    offset: start as u64,
+                    what: "record",
+                    detail: format!(
+                        "unknown record tag {other} (expected 1 input, 2 digest or 3 seal)"
+                    ),
+                })
+            }
+        }
+    }
+    rep.chain_hash = chain;
+    Ok((rep, core))
+}

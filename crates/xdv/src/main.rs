@@ -1,0 +1,317 @@
+//! `xdv`, the command-line front end of the Cross-Domain Virtualizer.
+//!
+//! This is the edge: it reads files, measures wall-clock rates and prints. Every decision is made
+//! by the pure core in `xdv-core`.
+
+use anyhow::{Context, Result};
+use clap::{Parser, Subcommand};
+use serde_json::json;
+use std::io::BufWriter;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::time::Instant;
+use xdv_core::table::resource_table;
+use xdv_core::Machine;
+use xdv_sim::{SimConfig, SimError};
+use xdv_trace::{hex, replay, ReplayOptions, TraceWriter, DEFAULT_DIGEST_INTERVAL};
+
+#[derive(Parser)]
+#[command(
+    name = "xdv",
+    version,
+    about = "XDV, the Cross-Domain Virtualizer: a domain hypervisor for K, Q and Φ"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Cmd,
+}
+
+#[derive(Subcommand)]
+enum Cmd {
+    /// Deterministic simulation: a seeded stream of valid and invalid inputs, every invariant
+    /// checked after every step.
+    Sim {
+        /// The seed.
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+        /// Inputs to generate.
+        #[arg(long, default_value_t = 1_000_000)]
+        ops: u64,
+        /// Write the orchestration trace here.
+        #[arg(long)]
+        trace: Option<PathBuf>,
+        /// Provider capacity description (TOML); the embedded simulation machine by default.
+        #[arg(long)]
+        machine: Option<PathBuf>,
+        /// Also run the full (non-incremental) invariant check every N steps (0: only at the end).
+        #[arg(long, default_value_t = 4096)]
+        full_check_every: u64,
+        /// Print one JSON document.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Re-apply a trace, verifying every chain hash, decision and state digest.
+    Replay {
+        /// The trace file.
+        trace: PathBuf,
+        /// Accept a trace without a seal record (verify its complete prefix).
+        #[arg(long)]
+        allow_unsealed: bool,
+        /// Run the full invariant checker after every input (slow).
+        #[arg(long)]
+        check_invariants: bool,
+        /// Print one JSON document.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Print the Resource_Table at the end of a trace (after verifying it).
+    Table {
+        /// The trace file.
+        trace: PathBuf,
+        /// Print one JSON document.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Provider capacity descriptions.
+    Machine {
+        #[command(subcommand)]
+        command: MachineCmd,
+    },
+}
+
+#[derive(Subcommand)]
+enum MachineCmd {
+    /// Check a description and print what it describes.
+    Check {
+        /// The TOML file.
+        file: PathBuf,
+        /// Print one JSON document.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Print the embedded default description.
+    Default,
+}
+
+fn load_machine(path: &Path) -> Result<Machine> {
+    let text =
+        std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
+    Ok(Machine::from_toml(&text, &path.display().to_string())?)
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match run(cli) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("xdv: error: {e:#}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+fn run(cli: Cli) -> Result<ExitCode> {
+    match cli.command {
+        Cmd::Sim {
+            seed,
+            ops,
+            trace,
+            machine,
+            full_check_every,
+            json,
+        } => {
+            let mut cfg = SimConfig::new(seed, ops);
+            cfg.full_check_every = full_check_every;
+            if let Some(m) = machine {
+                cfg.machine = load_machine(&m)?;
+            }
+            let start = Instant::now();
+            let result = match &trace {
+                Some(path) => {
+                    let f = std::fs::File::create(path)
+                        .with_context(|| format!("cannot create {}", path.display()))?;
+                    let genesis = xdv_core::Genesis {
+                        machine: cfg.machine.clone(),
+                        limits: xdv_core::Limits::default(),
+                    };
+                    let mut w = TraceWriter::new(
+                        BufWriter::with_capacity(1 << 20, f),
+                        &genesis,
+                        DEFAULT_DIGEST_INTERVAL,
+                    )?;
+                    let r = xdv_sim::run(&cfg, Some(&mut w));
+                    if let Ok((_, core)) = &r {
+                        w.finish(core)?;
+                    }
+                    r
+                }
+                None => xdv_sim::run::<std::io::Sink>(&cfg, None),
+            };
+            let secs = start.elapsed().as_secs_f64();
+            match result {
+                Ok((rep, _)) => {
+                    let rate = rep.ops as f64 / secs.max(1e-9);
+                    if json {
+                        println!(
+                            "{}",
+                            json!({
+                                "seed": rep.seed, "ops": rep.ops, "accepted": rep.accepted, "rejected": rep.rejected,
+                                "invariant_violations": 0, "state_hash": hex(&rep.state_hash), "ops_per_sec": rate,
+                                "attacks_refused": rep.attacks, "vhms_created": rep.vhms_created,
+                                "vhms_stopped": rep.vhms_stopped, "jobs_completed": rep.jobs_completed,
+                                "messages": rep.messages,
+                            })
+                        );
+                    } else {
+                        println!(
+                            "seed {}: {} inputs, {} accepted, {} rejected, 0 invariant violations",
+                            rep.seed, rep.ops, rep.accepted, rep.rejected
+                        );
+                        println!("  {} VHMs created, {} stopped; {} jobs completed; {} messages; {} attacks refused", rep.vhms_created, rep.vhms_stopped, rep.jobs_completed, rep.messages, rep.attacks);
+                        println!("  state hash {}", hex(&rep.state_hash));
+                        println!("  {:.0} inputs/s ({:.3} s)", rate, secs);
+                        if let Some(t) = trace {
+                            println!("  trace written to {}", t.display());
+                        }
+                    }
+                    Ok(ExitCode::SUCCESS)
+                }
+                Err(SimError::Violation {
+                    seed,
+                    step,
+                    input,
+                    violation,
+                }) => {
+                    eprintln!("xdv sim: INVARIANT VIOLATION at seed {seed}, step {step}: {violation}\n  input: {input}\n  reproduce with: xdv sim --seed {seed} --ops {}", step + 1);
+                    if json {
+                        println!(
+                            "{}",
+                            json!({"seed": seed, "step": step, "invariant_violations": 1, "violation": violation.to_string(), "input": input})
+                        );
+                    }
+                    Ok(ExitCode::from(1))
+                }
+                Err(e) => Err(e.into()),
+            }
+        }
+        Cmd::Replay {
+            trace,
+            allow_unsealed,
+            check_invariants,
+            json,
+        } => {
+            let bytes = std::fs::read(&trace)
+                .with_context(|| format!("cannot read {}", trace.display()))?;
+            let start = Instant::now();
+            let r = replay(
+                &bytes,
+                ReplayOptions {
+                    allow_unsealed,
+                    check_invariants,
+                },
+            );
+            let secs = start.elapsed().as_secs_f64();
+            match r {
+                Ok((rep, _)) => {
+                    let rate = rep.inputs as f64 / secs.max(1e-9);
+                    if json {
+                        println!(
+                            "{}",
+                            json!({
+                                "inputs": rep.inputs, "state_hash": hex(&rep.state_hash), "verified": true,
+                                "inputs_per_sec": rate, "accepted": rep.accepted, "rejected": rep.rejected,
+                                "digests": rep.digests, "sealed": rep.sealed, "chain_hash": hex(&rep.chain_hash),
+                            })
+                        );
+                    } else {
+                        println!(
+                            "{}: verified {} inputs ({} accepted, {} rejected), {} state digests{}",
+                            trace.display(),
+                            rep.inputs,
+                            rep.accepted,
+                            rep.rejected,
+                            rep.digests,
+                            if rep.sealed {
+                                ", sealed"
+                            } else {
+                                ", NOT sealed"
+                            }
+                        );
+                        println!("  state hash {}", hex(&rep.state_hash));
+                        println!("  {:.0} inputs/s ({:.3} s)", rate, secs);
+                    }
+                    Ok(ExitCode::SUCCESS)
+                }
+                Err(e) => {
+                    eprintln!("xdv replay: {}: {e}", trace.display());
+                    if json {
+                        println!("{}", json!({"verified": false, "error": e.to_string()}));
+                    }
+                    Ok(ExitCode::from(1))
+                }
+            }
+        }
+        Cmd::Table { trace, json } => {
+            let bytes = std::fs::read(&trace)
+                .with_context(|| format!("cannot read {}", trace.display()))?;
+            let (_, core) = replay(&bytes, ReplayOptions::default())
+                .with_context(|| format!("{} does not verify", trace.display()))?;
+            let rows = resource_table(&core);
+            if json {
+                println!("{}", serde_json::to_string(&rows)?);
+            } else {
+                println!(
+                    "{:<8} {:<12} {:<3} {:<22} {:>16} {:>16} {:>24} {:>8}",
+                    "vhm", "name", "dom", "resource", "amount", "consumed", "interval_ns", "cap"
+                );
+                for r in rows {
+                    let iv = match r.interval.end_ns {
+                        Some(e) => format!("{}..{}", r.interval.start_ns, e),
+                        None => format!("{}..", r.interval.start_ns),
+                    };
+                    println!(
+                        "{:<8} {:<12} {:<3} {:<22} {:>16} {:>16} {:>24} {:>8}",
+                        r.vhm.to_string(),
+                        r.name,
+                        r.domain.to_string(),
+                        r.resource.name(),
+                        r.amount,
+                        r.consumed,
+                        iv,
+                        r.capability.to_string()
+                    );
+                }
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Cmd::Machine { command } => match command {
+            MachineCmd::Check { file, json } => {
+                let m = load_machine(&file)?;
+                if json {
+                    println!("{}", serde_json::to_string(&m)?);
+                } else {
+                    println!("{}: valid", file.display());
+                    println!("  tick: {} ns", m.tick_ns);
+                    println!(
+                        "  K: {} vCPU slots, {} fuel units per slice, {} memory bytes",
+                        m.k.vcpu_slots, m.k.fuel_per_slice, m.k.memory_bytes
+                    );
+                    println!(
+                        "  Q: {} ({} qubits, {}, guard qubits {}, {} jobs in flight)",
+                        m.q.provider,
+                        m.q.qubits,
+                        m.q.topology,
+                        if m.q.guard_qubits { "on" } else { "off" },
+                        m.q.max_inflight_jobs
+                    );
+                    println!("  Φ: {} ({} modes × {} wavelength channels, {} mW thermal, {} MHz optical, {} jobs in flight)", m.phi.provider, m.phi.modes, m.phi.wavelength_channels, m.phi.thermal_budget_mw, m.phi.optical_bandwidth_mhz, m.phi.max_inflight_jobs);
+                }
+                Ok(ExitCode::SUCCESS)
+            }
+            MachineCmd::Default => {
+                print!("{}", xdv_core::machine::DEFAULT_MACHINE_TOML);
+                Ok(ExitCode::SUCCESS)
+            }
+        },
+    }
+}
