@@ -7,7 +7,7 @@
 
 use crate::caps::{authorize, CapTable, CapView, Rights, Scope, Target, ROOT_CAP};
 use crate::input::{
-    Command, Effect, Event, Input, JobStatus, Outcome, Principal, Rejection, StopReason,
+    Command, Effect, Event, Input, JobStatus, Outcome, Principal, Rejection, Source, StopReason,
 };
 use crate::machine::Machine;
 use crate::model::{
@@ -212,7 +212,7 @@ pub struct State {
     /// The logical clock.
     pub now_tick: u64,
     /// Live VHMs.
-    pub vhms: BTreeMap<VhmId, Vhm>,
+    pub vhms: BTreeMap<VhmId, Box<Vhm>>,
     /// Next VHM id.
     pub next_vhm: u32,
     /// Root VHM names → id.
@@ -330,11 +330,14 @@ impl State {
 
     /// The live VHM, or why not.
     pub fn live(&self, vhm: VhmId) -> Result<&Vhm, Rejection> {
-        self.vhms.get(&vhm).ok_or(if vhm.0 < self.next_vhm {
-            Rejection::VhmStopped { vhm }
-        } else {
-            Rejection::UnknownVhm { vhm }
-        })
+        self.vhms
+            .get(&vhm)
+            .map(|v| &**v)
+            .ok_or(if vhm.0 < self.next_vhm {
+                Rejection::VhmStopped { vhm }
+            } else {
+                Rejection::UnknownVhm { vhm }
+            })
     }
 
     /// The qubits a VHM holds that none of its children hold.
@@ -726,7 +729,7 @@ impl Core {
                             resource: r,
                             requested: alloc.get(r),
                             available: st.machine_free.get(r),
-                            from: "the machine".into(),
+                            from: Source::Machine,
                         });
                     }
                 }
@@ -759,7 +762,7 @@ impl Core {
                             resource: r,
                             requested: alloc.get(r),
                             available: pv.available(r),
-                            from: pv.id.to_string(),
+                            from: Source::Vhm(pv.id),
                         });
                     }
                 }
@@ -909,7 +912,7 @@ impl Core {
             contracts: Vec::new(),
             cap_index: vec![cap_id],
         };
-        self.state.vhms.insert(id, vhm);
+        self.state.vhms.insert(id, Box::new(vhm));
         self.touched.vhms.push(id);
         self.index_cap(cap_id);
         out.events.push(Event::VhmCreated {
@@ -990,11 +993,11 @@ impl Core {
                     resource: r,
                     requested: amount,
                     available: v.available(r),
-                    from: vhm.to_string(),
+                    from: Source::Vhm(vhm),
                 });
             }
         } else {
-            let new = v.held.get(r).checked_add(amount).unwrap_or(u64::MAX);
+            let new = v.held.get(r).saturating_add(amount);
             if new > v.quota.get(r) {
                 return Err(Rejection::QuotaExceeded {
                     resource: r,
@@ -1010,7 +1013,7 @@ impl Core {
                             resource: r,
                             requested: amount,
                             available: pv.available(r),
-                            from: p.to_string(),
+                            from: Source::Vhm(p),
                         });
                     }
                 }
@@ -1021,7 +1024,7 @@ impl Core {
                             resource: r,
                             requested: amount,
                             available: free,
-                            from: "the machine".into(),
+                            from: Source::Machine,
                         });
                     }
                 }
@@ -1107,7 +1110,7 @@ impl Core {
                 resource: Resource::CoherenceWindowNs,
                 requested: duration_ns,
                 available: v.available(Resource::CoherenceWindowNs),
-                from: vhm.to_string(),
+                from: Source::Vhm(vhm),
             });
         }
         if v.windows.len() as u64 >= u64::from(limits.windows_per_vhm_max) {
@@ -1254,7 +1257,7 @@ impl Core {
                     resource: r,
                     requested: charge.get(r),
                     available: v.available(r),
-                    from: vhm.to_string(),
+                    from: Source::Vhm(vhm),
                 });
             }
         }
@@ -1627,12 +1630,8 @@ impl Core {
     }
 
     fn stop_one(&mut self, u: VhmId, reason: StopReason, out: &mut Outcome) {
-        let v = self
-            .state
-            .vhms
-            .get(&u)
-            .expect("stopping a live VHM")
-            .clone();
+        // Taken out of the table first: nothing below reaches it through the table any more.
+        let v = self.state.vhms.remove(&u).expect("stopping a live VHM");
         debug_assert!(v.children.is_empty() && v.delegated.is_zero());
         // Jobs: queued ones are refunded; dispatched ones are cancelled at the driver.
         let mut charged = v.charged;
@@ -1707,7 +1706,6 @@ impl Core {
                 self.state.root_names.remove(&v.name);
             }
         }
-        self.state.vhms.remove(&u);
         let mut revoked = Vec::new();
         for &c in &v.cap_index {
             self.state.caps.revoke(c, &mut revoked);

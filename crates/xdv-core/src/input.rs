@@ -35,6 +35,8 @@ pub enum JobStatus {
 }
 
 /// One input to the core. The orchestration trace is the ordered list of these.
+// Inputs are decoded and applied one at a time, so the size of the largest variant costs nothing.
+#[allow(clippy::large_enum_variant)]
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Input {
     /// A command from a principal, authorised by a capability it presents.
@@ -421,6 +423,24 @@ pub enum Event {
     },
 }
 
+/// Where an amount is drawn from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Source {
+    /// The machine's free capacity.
+    Machine,
+    /// A VHM's own holdings (its budget, or a parent lending to a child).
+    Vhm(VhmId),
+}
+
+impl std::fmt::Display for Source {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Source::Machine => f.write_str("the machine"),
+            Source::Vhm(v) => write!(f, "{v}"),
+        }
+    }
+}
+
 /// A static explanation that also deserialises (as an owned string).
 pub type Why = std::borrow::Cow<'static, str>;
 
@@ -538,8 +558,8 @@ pub enum Rejection {
         requested: u64,
         /// Free.
         available: u64,
-        /// Where it would come from ("the machine" or the parent VHM).
-        from: String,
+        /// Where it would come from.
+        from: Source,
     },
     /// No connected partition / free region fits.
     #[error("no placement for {requested} {resource}: {why}")]

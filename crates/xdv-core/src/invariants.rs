@@ -74,7 +74,7 @@ fn needed(cmd: &Command) -> Option<(Target, Rights)> {
 pub fn check_step(core: &Core, input: &Input, out: &Outcome) -> Result<(), Violation> {
     let st = core.state();
     let t = core.touched();
-    if !out.accepted() && !(out.effects.is_empty() && out.events.is_empty()) {
+    if !out.accepted() && (!out.effects.is_empty() || !out.events.is_empty()) {
         return fail(
             "atomicity",
             "a rejected input produced effects or events".into(),
@@ -756,7 +756,7 @@ fn check_stopped(core: &Core, id: VhmId, stopped_before: &[VhmId]) -> Result<(),
     if st.vhms.values().any(|v| v.parent == Some(id)) {
         return fail("stop", format!("{id} stopped but a child still runs"));
     }
-    if stopped_before.iter().any(|s| st.vhms.get(s).is_some()) {
+    if stopped_before.iter().any(|s| st.vhms.contains_key(s)) {
         return fail("stop", format!("a VHM stopped before {id} is live again"));
     }
     if st.jobs.values().any(|j| j.vhm == id) {

@@ -2,8 +2,8 @@
 //! the decision it made, with periodic full state digests, and the replayer that verifies it.
 //!
 //! The format is specified in `docs/trace-format.md`. In short: a header with the genesis, then
-//! records; each input record carries the postcard-encoded [`Input`] and [`Outcome`] and a BLAKE3
-//! chain hash over the previous hash, its sequence number and both encodings. Writing and reading
+//! records; each input record carries the postcard-encoded [`Input`] and [`Outcome`] and a chain
+//! hash: BLAKE3 keyed with the previous record's hash, over the record's bytes. Writing and reading
 //! work on byte buffers and `std::io::Write`; opening files is the caller's business.
 
 use std::io::Write;
@@ -121,25 +121,10 @@ pub enum TraceError {
     },
 }
 
-fn chain_input(prev: &[u8; 32], seq: u64, input: &[u8], outcome: &[u8]) -> [u8; 32] {
-    let mut h = blake3::Hasher::new();
-    h.update(prev);
-    h.update(&[TAG_INPUT]);
-    h.update(&seq.to_le_bytes());
-    h.update(&(input.len() as u32).to_le_bytes());
-    h.update(&(outcome.len() as u32).to_le_bytes());
-    h.update(input);
-    h.update(outcome);
-    *h.finalize().as_bytes()
-}
-
-fn chain_digest(prev: &[u8; 32], tag: u8, seq: u64, digest: &[u8; 32]) -> [u8; 32] {
-    let mut h = blake3::Hasher::new();
-    h.update(prev);
-    h.update(&[tag]);
-    h.update(&seq.to_le_bytes());
-    h.update(digest);
-    *h.finalize().as_bytes()
+/// The chain hash of a record: BLAKE3 keyed with the previous chain hash, over the record's bytes
+/// from its tag up to (not including) the hash itself.
+fn chain(prev: &[u8; 32], record: &[u8]) -> [u8; 32] {
+    *blake3::keyed_hash(prev, record).as_bytes()
 }
 
 fn chain_genesis(genesis: &[u8]) -> [u8; 32] {
@@ -156,7 +141,7 @@ pub struct TraceWriter<W: Write> {
     chain: [u8; 32],
     seq: u64,
     digest_interval: u32,
-    in_buf: Vec<u8>,
+    rec: Vec<u8>,
     out_buf: Vec<u8>,
 }
 
@@ -177,7 +162,7 @@ impl<W: Write> TraceWriter<W> {
             chain,
             seq: 0,
             digest_interval,
-            in_buf: Vec::new(),
+            rec: Vec::new(),
             out_buf: Vec::new(),
         })
     }
@@ -189,20 +174,21 @@ impl<W: Write> TraceWriter<W> {
         outcome: &Outcome,
         core: &Core,
     ) -> Result<(), TraceError> {
-        self.in_buf.clear();
-        self.out_buf.clear();
         let enc = |e: postcard::Error| TraceError::Encode(e.to_string());
-        self.in_buf = postcard::to_extend(input, std::mem::take(&mut self.in_buf)).map_err(enc)?;
+        // Layout: tag, input length, outcome length, input, outcome; then the chain hash.
+        self.rec.clear();
+        self.rec
+            .extend_from_slice(&[TAG_INPUT, 0, 0, 0, 0, 0, 0, 0, 0]);
+        self.rec = postcard::to_extend(input, std::mem::take(&mut self.rec)).map_err(enc)?;
+        let il = (self.rec.len() - 9) as u32;
+        self.out_buf.clear();
         self.out_buf =
             postcard::to_extend(outcome, std::mem::take(&mut self.out_buf)).map_err(enc)?;
-        self.chain = chain_input(&self.chain, self.seq, &self.in_buf, &self.out_buf);
-        self.w.write_all(&[TAG_INPUT])?;
-        self.w
-            .write_all(&(self.in_buf.len() as u32).to_le_bytes())?;
-        self.w
-            .write_all(&(self.out_buf.len() as u32).to_le_bytes())?;
-        self.w.write_all(&self.in_buf)?;
-        self.w.write_all(&self.out_buf)?;
+        self.rec.extend_from_slice(&self.out_buf);
+        self.rec[1..5].copy_from_slice(&il.to_le_bytes());
+        self.rec[5..9].copy_from_slice(&(self.out_buf.len() as u32).to_le_bytes());
+        self.chain = chain(&self.chain, &self.rec);
+        self.w.write_all(&self.rec)?;
         self.w.write_all(&self.chain)?;
         self.seq += 1;
         if self.seq % u64::from(self.digest_interval) == 0 {
@@ -213,10 +199,12 @@ impl<W: Write> TraceWriter<W> {
 
     fn digest(&mut self, tag: u8, core: &Core) -> Result<(), TraceError> {
         let d = core.state_digest();
-        self.chain = chain_digest(&self.chain, tag, self.seq, &d);
-        self.w.write_all(&[tag])?;
-        self.w.write_all(&self.seq.to_le_bytes())?;
-        self.w.write_all(&d)?;
+        let mut rec = [0u8; 41];
+        rec[0] = tag;
+        rec[1..9].copy_from_slice(&self.seq.to_le_bytes());
+        rec[9..].copy_from_slice(&d);
+        self.chain = chain(&self.chain, &rec);
+        self.w.write_all(&rec)?;
         self.w.write_all(&self.chain)?;
         Ok(())
     }
@@ -231,6 +219,29 @@ impl<W: Write> TraceWriter<W> {
     /// Inputs written so far.
     pub fn inputs(&self) -> u64 {
         self.seq
+    }
+}
+
+/// Encodes into a reusable buffer (grown on demand) and returns the encoded bytes.
+fn encode_into<'b, T: serde::Serialize>(
+    value: &T,
+    buf: &'b mut Vec<u8>,
+) -> Result<&'b [u8], TraceError> {
+    if buf.len() < 4096 {
+        buf.resize(4096, 0);
+    }
+    loop {
+        let r = postcard::to_slice(value, &mut buf[..]).map(|s| s.len());
+        match r {
+            Ok(n) => return Ok(&buf[..n]),
+            Err(postcard::Error::SerializeBufferFull)
+                if buf.len() < (RECORD_BYTES_MAX as usize) * 2 =>
+            {
+                let n = buf.len() * 2;
+                buf.resize(n, 0);
+            }
+            Err(e) => return Err(TraceError::Encode(e.to_string())),
+        }
     }
 }
 
@@ -353,7 +364,7 @@ pub fn read_genesis(bytes: &[u8]) -> Result<Genesis, TraceError> {
 /// and every state digest. Returns the report and the final core.
 pub fn replay(bytes: &[u8], opts: ReplayOptions) -> Result<(ReplayReport, Core), TraceError> {
     let mut c = Cursor { b: bytes, pos: 0 };
-    let (genesis, interval, mut chain) = header(&mut c)?;
+    let (genesis, interval, mut chain_hash) = header(&mut c)?;
     let mut core = Core::new(genesis);
     let mut outcome = Outcome::default();
     let mut buf: Vec<u8> = Vec::new();
@@ -364,7 +375,7 @@ pub fn replay(bytes: &[u8], opts: ReplayOptions) -> Result<(ReplayReport, Core),
         digests: 0,
         sealed: false,
         state_hash: [0; 32],
-        chain_hash: chain,
+        chain_hash,
     };
     loop {
         let start = c.pos;
@@ -392,10 +403,11 @@ pub fn replay(bytes: &[u8], opts: ReplayOptions) -> Result<(ReplayReport, Core),
                 }
                 let ib = c.take(il as usize, "an input record", start)?;
                 let ob = c.take(ol as usize, "an input record", start)?;
+                let body = &bytes[start..c.pos];
                 let h = c.hash("an input record", start)?;
                 let seq = rep.inputs;
-                chain = chain_input(&chain, seq, ib, ob);
-                if chain != h {
+                chain_hash = chain(&chain_hash, body);
+                if chain_hash != h {
                     return Err(TraceError::ChainMismatch {
                         seq,
                         offset: start as u64,
@@ -418,10 +430,8 @@ pub fn replay(bytes: &[u8], opts: ReplayOptions) -> Result<(ReplayReport, Core),
                         });
                     }
                 }
-                buf.clear();
-                buf = postcard::to_extend(&outcome, std::mem::take(&mut buf))
-                    .map_err(|e| TraceError::Encode(e.to_string()))?;
-                if buf != ob {
+                let mine = encode_into(&outcome, &mut buf)?;
+                if mine != ob {
                     let recorded = postcard::from_bytes::<Outcome>(ob)
                         .map(|o| format!("{o:?}"))
                         .unwrap_or_else(|e| format!("<undecodable: {e}>"));
@@ -448,9 +458,10 @@ pub fn replay(bytes: &[u8], opts: ReplayOptions) -> Result<(ReplayReport, Core),
                 };
                 let seq = c.u64(what, start)?;
                 let d = c.hash(what, start)?;
+                let body = &bytes[start..c.pos];
                 let h = c.hash(what, start)?;
-                chain = chain_digest(&chain, tag, seq, &d);
-                if chain != h {
+                chain_hash = chain(&chain_hash, body);
+                if chain_hash != h {
                     return Err(TraceError::ChainMismatch {
                         seq,
                         offset: start as u64,
@@ -495,6 +506,6 @@ pub fn replay(bytes: &[u8], opts: ReplayOptions) -> Result<(ReplayReport, Core),
             }
         }
     }
-    rep.chain_hash = chain;
+    rep.chain_hash = chain_hash;
     Ok((rep, core))
 }
