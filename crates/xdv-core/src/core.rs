@@ -191,6 +191,9 @@ pub struct Channel {
     pub cap_b: CapId,
     /// Next message sequence number.
     pub next_seq: u64,
+    /// Other capabilities issued with this channel as target (grants), ascending; revoked when the
+    /// channel closes.
+    pub granted: Vec<CapId>,
 }
 
 /// A reserved coherence window.
@@ -290,7 +293,7 @@ pub struct Core {
 struct SchedKey {
     /// 0 when starving, else 1.
     not_starving: u8,
-    /// For starving jobs, their submission tick (oldest first); else 0.
+    /// For starving jobs, the tick since which they have waited (oldest first); else 0.
     starving_since: u64,
     /// 255 − effective priority.
     inv_priority: u8,
@@ -492,7 +495,9 @@ impl Core {
     pub fn state_digest(&self) -> [u8; 32] {
         let mut h = blake3::Hasher::new();
         h.update(b"xdv-state-v1");
-        let bytes = postcard::to_allocvec(&self.state).unwrap_or_default();
+        // Encoding an in-memory state into a vector cannot fail; if it ever did, hashing nothing
+        // would hide the defect, so stop instead.
+        let bytes = postcard::to_allocvec(&self.state).expect("the state always encodes");
         h.update(&bytes);
         *h.finalize().as_bytes()
     }
@@ -1410,6 +1415,7 @@ impl Core {
                 cap_a,
                 cap_b,
                 next_seq: 0,
+                granted: Vec::new(),
             },
         );
         for (v, c) in [(a, cap_a), (b, cap_b)] {
@@ -1447,6 +1453,9 @@ impl Core {
         let mut revoked = Vec::new();
         self.state.caps.revoke(ch.cap_a, &mut revoked);
         self.state.caps.revoke(ch.cap_b, &mut revoked);
+        for &c in &ch.granted {
+            self.state.caps.revoke(c, &mut revoked);
+        }
         for v in [ch.a, ch.b] {
             if let Some(vhm) = self.state.vhms.get_mut(&v) {
                 remove_sorted(&mut vhm.channels, channel);
@@ -1541,6 +1550,11 @@ impl Core {
         self.caps_room(1)?;
         let id = self.state.caps.issue(from.id, to, target, rights, expires);
         self.index_cap(id);
+        if let Target::Channel(c) = target {
+            if let Some(ch) = self.state.channels.get_mut(&c) {
+                ch.granted.push(id);
+            }
+        }
         self.touched.caps_issued.push(id);
         out.events.push(Event::CapIssued {
             cap: id,
@@ -1857,7 +1871,8 @@ impl Core {
                     used.last_mut().expect("just pushed")
                 }
             };
-            if slot.1 >= v.held.get(Resource::VcpuSlots) {
+            // Only its own vCPUs: those lent to nested VHMs run the children's slices.
+            if slot.1 >= v.available(Resource::VcpuSlots) {
                 continue; // this VHM's vCPUs are all busy this tick: backfill with others
             }
             slot.1 += 1;

@@ -676,6 +676,42 @@ pub enum Rejection {
     },
 }
 
+impl Rejection {
+    /// The name of the rule broken, for statistics and machine-readable output.
+    pub fn rule(&self) -> &'static str {
+        match self {
+            Rejection::UnknownCapability { .. } => "unknown_capability",
+            Rejection::CapabilityRevoked { .. } => "capability_revoked",
+            Rejection::CapabilityNotHeld { .. } => "capability_not_held",
+            Rejection::CapabilityExpired { .. } => "capability_expired",
+            Rejection::MissingRight { .. } => "missing_right",
+            Rejection::OutOfScope { .. } => "out_of_scope",
+            Rejection::Escalation { .. } => "escalation",
+            Rejection::UnknownVhm { .. } => "unknown_vhm",
+            Rejection::VhmStopped { .. } => "vhm_stopped",
+            Rejection::InvalidSpec { .. } => "invalid_spec",
+            Rejection::QuotaExceeded { .. } => "quota_exceeded",
+            Rejection::NestedQuotaExceeded { .. } => "nested_quota_exceeded",
+            Rejection::Insufficient { .. } => "insufficient",
+            Rejection::NoPlacement { .. } => "no_placement",
+            Rejection::PlacedResourceFixed { .. } => "placed_resource_fixed",
+            Rejection::LimitReached { .. } => "limit_reached",
+            Rejection::InvalidAmount { .. } => "invalid_amount",
+            Rejection::DomainNotAllocated { .. } => "domain_not_allocated",
+            Rejection::WindowOverlap { .. } => "window_overlap",
+            Rejection::WindowInPast { .. } => "window_in_past",
+            Rejection::NoWindow { .. } => "no_window",
+            Rejection::DeadlinePassed { .. } => "deadline_passed",
+            Rejection::UnknownChannel { .. } => "unknown_channel",
+            Rejection::ChannelClosed { .. } => "channel_closed",
+            Rejection::NotAnEndpoint { .. } => "not_an_endpoint",
+            Rejection::SameVhm => "same_vhm",
+            Rejection::JobNotRunning { .. } => "job_not_running",
+            Rejection::TicksOutOfRange { .. } => "ticks_out_of_range",
+        }
+    }
+}
+
 /// What the core produced for one input. Buffers are reused between inputs.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Outcome {

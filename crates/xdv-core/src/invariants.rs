@@ -20,6 +20,7 @@
 //!   and its children stopped before it.
 //! - `isolation`: every effect that runs work names only its own VHM's resources.
 //! - `jobs`: queues, in-flight counters and per-VHM indexes agree.
+//! - `atomicity`: a rejected input produced no effects and no events.
 
 use crate::caps::{Rights, Scope, Target};
 use crate::core::{Core, JobState, State};
@@ -517,7 +518,7 @@ fn check_authorised(
                 ),
             );
         }
-        if a.expires_tick <= st.now_tick && !matches!(cmd, Command::Revoke { .. }) {
+        if a.expires_tick <= st.now_tick {
             return fail(
                 "capability",
                 format!("{} was authorised by expired {}", cmd.name(), a.id),

@@ -53,8 +53,10 @@ pub enum ResourceKind {
     Budget,
 }
 
-/// A resource with its unit. The discriminant is the index into a [`ResourceVector`].
+/// A resource with its unit. The discriminant is the index into a [`ResourceVector`]. In JSON a
+/// resource is its [`Resource::name`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub enum Resource {
     /// K: fuel units (wasmtime fuel), consumed by fuel slices.
     FuelUnits = 0,

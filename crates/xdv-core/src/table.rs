@@ -35,7 +35,7 @@ pub struct ResourceRow {
     pub capability: CapId,
 }
 
-/// The table, ordered by VHM id, then resource, then window start.
+/// The table, ordered by VHM id, then resource, then window id.
 pub fn resource_table(core: &Core) -> Vec<ResourceRow> {
     let st = core.state();
     let tick_ns = core.genesis().machine.tick_ns;

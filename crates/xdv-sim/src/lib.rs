@@ -53,6 +53,14 @@ impl SimConfig {
             machine: sim_machine(),
         }
     }
+
+    /// The genesis the simulated core starts from (recorded at the head of its trace).
+    pub fn genesis(&self) -> Genesis {
+        Genesis {
+            machine: self.machine.clone(),
+            limits: Limits::default(),
+        }
+    }
 }
 
 /// What a simulation did.
@@ -77,6 +85,8 @@ pub struct SimReport {
     pub jobs_completed: u64,
     /// Messages delivered.
     pub messages: u64,
+    /// Rejections by the rule they broke.
+    pub rejections: std::collections::BTreeMap<&'static str, u64>,
     /// The final state digest.
     pub state_hash: [u8; 32],
 }
@@ -150,10 +160,7 @@ pub fn run<W: Write>(
     cfg: &SimConfig,
     mut trace: Option<&mut TraceWriter<W>>,
 ) -> Result<(SimReport, Core), SimError> {
-    let mut core = Core::new(Genesis {
-        machine: cfg.machine.clone(),
-        limits: Limits::default(),
-    });
+    let mut core = Core::new(cfg.genesis());
     let mut rng = Rng(ChaCha8Rng::seed_from_u64(cfg.seed));
     let mut world = World {
         vhms: Vec::new(),
@@ -200,6 +207,9 @@ pub fn run<W: Write>(
             rep.accepted += 1;
         } else {
             rep.rejected += 1;
+            if let Some(r) = &out.rejection {
+                *rep.rejections.entry(r.rule()).or_insert(0) += 1;
+            }
         }
         learn(&out, &mut world, &mut rep);
     }
@@ -304,7 +314,14 @@ fn cmd(principal: Principal, cap: CapId, command: Command) -> Input {
 }
 
 fn random_spec(rng: &mut Rng, name_seq: u64, room: Option<&ResourceVector>) -> VhmSpec {
-    let frac = |rng: &mut Rng, max: u64, hi: u64| -> u64 { rng.range(1, hi.min(max).max(1)) };
+    // At least 1 where there is room; 0 where the parent has none of it.
+    let frac = |rng: &mut Rng, max: u64, hi: u64| -> u64 {
+        if max == 0 {
+            0
+        } else {
+            rng.range(1, hi.min(max))
+        }
+    };
     let room_of = |r: Resource| room.map_or(u64::MAX, |x| x.get(r));
     let mut spec = VhmSpec {
         name: format!("t{name_seq}"),
@@ -375,7 +392,7 @@ fn generate(rng: &mut Rng, core: &Core, w: &mut World) -> (Input, bool) {
     let st = core.state();
     let tick_ns = core.genesis().machine.tick_ns;
     let roll = rng.below(1000);
-    // Keep the population bounded: with many VHMs, stop some.
+    // Keep the population bounded: with many VHMs, creation draws fall through to other inputs.
     let crowded = st.vhms.len() > 48;
     match roll {
         0..=119 => (
@@ -454,7 +471,13 @@ fn generate(rng: &mut Rng, core: &Core, w: &mut World) -> (Input, bool) {
             let Some(v) = live_vhm(rng, core, w) else {
                 return (Input::Tick { ticks: 1 }, false);
             };
-            let r = Resource::ALL[rng.below(Resource::ALL.len() as u64) as usize];
+            // Mostly resources that can be reserved; sometimes a placed one, which must be refused.
+            let r = loop {
+                let r = Resource::ALL[rng.below(Resource::ALL.len() as u64) as usize];
+                if r.kind() != xdv_core::ResourceKind::Placed || rng.chance(10) {
+                    break r;
+                }
+            };
             let vhm = &st.vhms[&v];
             let (pr, cap) = actor(rng, core, v);
             let release = rng.chance(40);
@@ -526,7 +549,20 @@ fn generate(rng: &mut Rng, core: &Core, w: &mut World) -> (Input, bool) {
                 return (Input::Tick { ticks: 1 }, false);
             };
             let (pr, cap) = actor(rng, core, v);
-            let domain = Domain::ALL[rng.below(3) as usize];
+            // Mostly a domain the VHM holds; sometimes one it lacks, which must be refused.
+            let vhm = &st.vhms[&v];
+            let held: Vec<Domain> = [
+                (Domain::K, vhm.held.get(Resource::VcpuSlots) > 0),
+                (Domain::Q, !vhm.qubits.is_empty()),
+                (Domain::Phi, vhm.region.is_some()),
+            ]
+            .into_iter()
+            .filter_map(|(d, has)| has.then_some(d))
+            .collect();
+            let domain = match rng.pick(&held) {
+                Some(d) if rng.chance(90) => d,
+                _ => Domain::ALL[rng.below(3) as usize],
+            };
             let cost = match domain {
                 Domain::K => JobCost {
                     fuel_units: rng.range(1, 4_000_000),
@@ -611,6 +647,8 @@ fn generate(rng: &mut Rng, core: &Core, w: &mut World) -> (Input, bool) {
                 false,
             )
         }
+        // A small population stops less often, so that trees grow several levels deep.
+        840..=879 if st.vhms.len() < 24 && rng.chance(60) => (Input::Tick { ticks: 1 }, false),
         840..=854 => {
             let Some(v) = live_vhm(rng, core, w) else {
                 return (Input::Tick { ticks: 1 }, false);
@@ -640,6 +678,18 @@ fn generate(rng: &mut Rng, core: &Core, w: &mut World) -> (Input, bool) {
             let (Some(a), Some(b)) = (live_vhm(rng, core, w), live_vhm(rng, core, w)) else {
                 return (Input::Tick { ticks: 1 }, false);
             };
+            if rng.chance(15) {
+                // The operator hands a VHM a capability over a channel it is not an end of.
+                if let Some(c) = live_channel(rng, core, w) {
+                    let grant = Command::Grant {
+                        to: Principal::Vhm(b),
+                        target: Target::Channel(c),
+                        rights: Rights::IPC,
+                        expires_tick: None,
+                    };
+                    return (cmd(Principal::Operator, ROOT_CAP, grant), false);
+                }
+            }
             let va = &st.vhms[&a];
             let target = match rng.pick(&va.children) {
                 Some(c) if rng.chance(50) => Target::Vhm(c),

@@ -149,6 +149,12 @@ impl<W: Write> TraceWriter<W> {
     /// Writes the header.
     pub fn new(mut w: W, genesis: &Genesis, digest_interval: u32) -> Result<Self, TraceError> {
         let g = postcard::to_allocvec(genesis).map_err(|e| TraceError::Encode(e.to_string()))?;
+        if g.len() as u64 > u64::from(GENESIS_BYTES_MAX) {
+            return Err(TraceError::Encode(format!(
+                "the genesis encodes to {} bytes, more than {GENESIS_BYTES_MAX}",
+                g.len()
+            )));
+        }
         let digest_interval = digest_interval.max(1);
         w.write_all(MAGIC)?;
         w.write_all(&VERSION.to_le_bytes())?;
@@ -185,6 +191,13 @@ impl<W: Write> TraceWriter<W> {
         self.out_buf =
             postcard::to_extend(outcome, std::mem::take(&mut self.out_buf)).map_err(enc)?;
         self.rec.extend_from_slice(&self.out_buf);
+        if il > RECORD_BYTES_MAX || self.out_buf.len() as u64 > u64::from(RECORD_BYTES_MAX) {
+            return Err(TraceError::Encode(format!(
+                "input {} has {il} encoded input bytes and {} outcome bytes; a record holds at most {RECORD_BYTES_MAX} of each",
+                self.seq,
+                self.out_buf.len()
+            )));
+        }
         self.rec[1..5].copy_from_slice(&il.to_le_bytes());
         self.rec[5..9].copy_from_slice(&(self.out_buf.len() as u32).to_le_bytes());
         self.chain = chain(&self.chain, &self.rec);
@@ -220,6 +233,15 @@ impl<W: Write> TraceWriter<W> {
     pub fn inputs(&self) -> u64 {
         self.seq
     }
+}
+
+/// Decodes a value that must occupy the whole slice.
+fn decode_exact<'a, T: serde::Deserialize<'a>>(bytes: &'a [u8]) -> Result<T, String> {
+    let (v, rest) = postcard::take_from_bytes(bytes).map_err(|e| e.to_string())?;
+    if !rest.is_empty() {
+        return Err(format!("{} unexpected bytes after the value", rest.len()));
+    }
+    Ok(v)
 }
 
 /// Encodes into a reusable buffer (grown on demand) and returns the encoded bytes.
@@ -271,6 +293,8 @@ pub struct ReplayReport {
     pub state_hash: [u8; 32],
     /// The final chain hash.
     pub chain_hash: [u8; 32],
+    /// Bytes of a partly written last record that were ignored (only with `allow_unsealed`).
+    pub torn_tail_bytes: u64,
 }
 
 struct Cursor<'a> {
@@ -343,14 +367,18 @@ fn header(c: &mut Cursor<'_>) -> Result<(Genesis, u32, [u8; 32]), TraceError> {
         });
     }
     let g = c.take(glen as usize, "the genesis", 0)?;
-    let genesis: Genesis = postcard::from_bytes(g).map_err(|e| TraceError::Corrupt {
+    let genesis: Genesis = decode_exact(g).map_err(|detail| TraceError::Corrupt {
         offset: 18,
         what: "genesis",
-        detail: e.to_string(),
+        detail,
     })?;
     let seed = c.hash("the header", 0)?;
     if seed != chain_genesis(g) {
-        return Err(TraceError::ChainMismatch { seq: 0, offset: 18 });
+        return Err(TraceError::Corrupt {
+            offset: 18 + u64::from(glen),
+            what: "header",
+            detail: "the genesis hash does not match the genesis; the header was altered".into(),
+        });
     }
     Ok((genesis, interval, seed))
 }
@@ -360,9 +388,120 @@ pub fn read_genesis(bytes: &[u8]) -> Result<Genesis, TraceError> {
     header(&mut Cursor { b: bytes, pos: 0 }).map(|h| h.0)
 }
 
+/// The length of the longest prefix made of the header and whole records (structure only; no
+/// hashes are checked). A prefix that does not even hold the header is returned whole, so that
+/// [`replay`] reports what is wrong with it.
+fn complete_prefix(bytes: &[u8]) -> usize {
+    let mut c = Cursor { b: bytes, pos: 0 };
+    if header(&mut c).is_err() {
+        return bytes.len();
+    }
+    loop {
+        let start = c.pos;
+        let whole = (|| -> Result<(), TraceError> {
+            match c.take(1, "a record", start)?[0] {
+                TAG_INPUT => {
+                    let il = c.u32("an input record", start)?;
+                    let ol = c.u32("an input record", start)?;
+                    c.take(il as usize, "an input record", start)?;
+                    c.take(ol as usize, "an input record", start)?;
+                    c.take(32, "an input record", start)?;
+                }
+                _ => {
+                    c.take(72, "a digest record", start)?;
+                }
+            }
+            Ok(())
+        })();
+        if whole.is_err() || c.pos == bytes.len() {
+            return if whole.is_err() { start } else { c.pos };
+        }
+    }
+}
+
+/// Verifies only the chain: the header and every record's hash, without re-applying inputs.
+/// Returns the number of input records and the final chain hash. This proves the file is intact
+/// and complete (sealed) but not that the decisions in it are the core's; [`replay`] proves both.
+pub fn verify_chain(bytes: &[u8]) -> Result<(u64, [u8; 32]), TraceError> {
+    let mut c = Cursor { b: bytes, pos: 0 };
+    let (_, _, mut chain_hash) = header(&mut c)?;
+    let mut inputs = 0u64;
+    loop {
+        let start = c.pos;
+        if start == bytes.len() {
+            return Err(TraceError::Unsealed {
+                offset: start as u64,
+                inputs,
+            });
+        }
+        let tag = c.take(1, "a record", start)?[0];
+        let what = match tag {
+            TAG_INPUT => {
+                let il = c.u32("an input record", start)?;
+                let ol = c.u32("an input record", start)?;
+                if il > RECORD_BYTES_MAX || ol > RECORD_BYTES_MAX {
+                    return Err(TraceError::Corrupt {
+                        offset: start as u64,
+                        what: "input record",
+                        detail: format!("lengths {il} and {ol} exceed {RECORD_BYTES_MAX}"),
+                    });
+                }
+                c.take(il as usize, "an input record", start)?;
+                c.take(ol as usize, "an input record", start)?;
+                "an input record"
+            }
+            TAG_DIGEST => {
+                c.take(40, "a digest record", start)?;
+                "a digest record"
+            }
+            TAG_SEAL => {
+                c.take(40, "the seal record", start)?;
+                "the seal record"
+            }
+            other => {
+                return Err(TraceError::Corrupt {
+                    offset: start as u64,
+                    what: "record",
+                    detail: format!(
+                        "unknown record tag {other} (expected 1 input, 2 digest or 3 seal)"
+                    ),
+                })
+            }
+        };
+        let body = &bytes[start..c.pos];
+        let h = c.hash(what, start)?;
+        chain_hash = chain(&chain_hash, body);
+        if chain_hash != h {
+            return Err(TraceError::ChainMismatch {
+                seq: inputs,
+                offset: start as u64,
+            });
+        }
+        if tag == TAG_INPUT {
+            inputs += 1;
+        }
+        if tag == TAG_SEAL {
+            if c.pos != bytes.len() {
+                return Err(TraceError::TrailingData {
+                    offset: c.pos as u64,
+                });
+            }
+            return Ok((inputs, chain_hash));
+        }
+    }
+}
+
 /// Re-applies every input of a trace to a fresh core, verifying every chain hash, every decision
 /// and every state digest. Returns the report and the final core.
 pub fn replay(bytes: &[u8], opts: ReplayOptions) -> Result<(ReplayReport, Core), TraceError> {
+    // A writer that crashed leaves a partly written last record: with `allow_unsealed` the
+    // complete records before it are verified and the torn tail is reported, not an error.
+    let full_len = bytes.len();
+    let bytes = if opts.allow_unsealed {
+        &bytes[..complete_prefix(bytes)]
+    } else {
+        bytes
+    };
     let mut c = Cursor { b: bytes, pos: 0 };
     let (genesis, interval, mut chain_hash) = header(&mut c)?;
     let mut core = Core::new(genesis);
@@ -376,6 +515,7 @@ pub fn replay(bytes: &[u8], opts: ReplayOptions) -> Result<(ReplayReport, Core),
         sealed: false,
         state_hash: [0; 32],
         chain_hash,
+        torn_tail_bytes: (full_len - bytes.len()) as u64,
     };
     loop {
         let start = c.pos;
@@ -413,10 +553,10 @@ pub fn replay(bytes: &[u8], opts: ReplayOptions) -> Result<(ReplayReport, Core),
                         offset: start as u64,
                     });
                 }
-                let input: Input = postcard::from_bytes(ib).map_err(|e| TraceError::Corrupt {
+                let input: Input = decode_exact(ib).map_err(|detail| TraceError::Corrupt {
                     offset: start as u64,
                     what: "input",
-                    detail: e.to_string(),
+                    detail,
                 })?;
                 core.apply(&input, &mut outcome);
                 if opts.check_invariants {

@@ -65,6 +65,9 @@ enum Cmd {
         /// Run the full invariant checker after every input (slow).
         #[arg(long)]
         check_invariants: bool,
+        /// Verify only the hash chain (integrity and completeness), without re-applying inputs.
+        #[arg(long, conflicts_with_all = ["allow_unsealed", "check_invariants"])]
+        chain_only: bool,
         /// Print one JSON document.
         #[arg(long)]
         json: bool,
@@ -96,6 +99,22 @@ enum MachineCmd {
     },
     /// Print the embedded default description.
     Default,
+}
+
+/// Prints a line to stdout; a closed pipe (`xdv … | head`) ends the program quietly instead of
+/// panicking.
+macro_rules! say {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let mut out = std::io::stdout().lock();
+        if let Err(e) = writeln!(out, $($arg)*) {
+            if e.kind() == std::io::ErrorKind::BrokenPipe {
+                std::process::exit(0);
+            }
+            eprintln!("xdv: cannot write to stdout: {e}");
+            std::process::exit(2);
+        }
+    }};
 }
 
 fn load_machine(path: &Path) -> Result<Machine> {
@@ -135,10 +154,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 Some(path) => {
                     let f = std::fs::File::create(path)
                         .with_context(|| format!("cannot create {}", path.display()))?;
-                    let genesis = xdv_core::Genesis {
-                        machine: cfg.machine.clone(),
-                        limits: xdv_core::Limits::default(),
-                    };
+                    let genesis = cfg.genesis();
                     let mut w = TraceWriter::new(
                         BufWriter::with_capacity(1 << 20, f),
                         &genesis,
@@ -157,26 +173,35 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 Ok((rep, _)) => {
                     let rate = rep.ops as f64 / secs.max(1e-9);
                     if json {
-                        println!(
+                        say!(
                             "{}",
                             json!({
                                 "seed": rep.seed, "ops": rep.ops, "accepted": rep.accepted, "rejected": rep.rejected,
                                 "invariant_violations": 0, "state_hash": hex(&rep.state_hash), "ops_per_sec": rate,
                                 "attacks_refused": rep.attacks, "vhms_created": rep.vhms_created,
                                 "vhms_stopped": rep.vhms_stopped, "jobs_completed": rep.jobs_completed,
-                                "messages": rep.messages,
+                                "messages": rep.messages, "rejections": rep.rejections,
                             })
                         );
                     } else {
-                        println!(
+                        say!(
                             "seed {}: {} inputs, {} accepted, {} rejected, 0 invariant violations",
-                            rep.seed, rep.ops, rep.accepted, rep.rejected
+                            rep.seed,
+                            rep.ops,
+                            rep.accepted,
+                            rep.rejected
                         );
-                        println!("  {} VHMs created, {} stopped; {} jobs completed; {} messages; {} attacks refused", rep.vhms_created, rep.vhms_stopped, rep.jobs_completed, rep.messages, rep.attacks);
-                        println!("  state hash {}", hex(&rep.state_hash));
-                        println!("  {:.0} inputs/s ({:.3} s)", rate, secs);
+                        say!("  {} VHMs created, {} stopped; {} jobs completed; {} messages; {} attacks refused", rep.vhms_created, rep.vhms_stopped, rep.jobs_completed, rep.messages, rep.attacks);
+                        let by_rule: Vec<String> = rep
+                            .rejections
+                            .iter()
+                            .map(|(k, v)| format!("{k} {v}"))
+                            .collect();
+                        say!("  rejections by rule: {}", by_rule.join(", "));
+                        say!("  state hash {}", hex(&rep.state_hash));
+                        say!("  {:.0} inputs/s ({:.3} s)", rate, secs);
                         if let Some(t) = trace {
-                            println!("  trace written to {}", t.display());
+                            say!("  trace written to {}", t.display());
                         }
                     }
                     Ok(ExitCode::SUCCESS)
@@ -189,7 +214,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 }) => {
                     eprintln!("xdv sim: INVARIANT VIOLATION at seed {seed}, step {step}: {violation}\n  input: {input}\n  reproduce with: xdv sim --seed {seed} --ops {}", step + 1);
                     if json {
-                        println!(
+                        say!(
                             "{}",
                             json!({"seed": seed, "step": step, "invariant_violations": 1, "violation": violation.to_string(), "input": input})
                         );
@@ -201,9 +226,48 @@ fn run(cli: Cli) -> Result<ExitCode> {
         }
         Cmd::Replay {
             trace,
+            chain_only: true,
+            json,
+            ..
+        } => {
+            let bytes = std::fs::read(&trace)
+                .with_context(|| format!("cannot read {}", trace.display()))?;
+            let start = Instant::now();
+            let r = xdv_trace::verify_chain(&bytes);
+            let secs = start.elapsed().as_secs_f64();
+            match r {
+                Ok((inputs, chain)) => {
+                    let rate = inputs as f64 / secs.max(1e-9);
+                    if json {
+                        say!(
+                            "{}",
+                            json!({"inputs": inputs, "chain_hash": hex(&chain), "chain_verified": true, "inputs_per_sec": rate})
+                        );
+                    } else {
+                        say!("{}: hash chain of {inputs} inputs intact and sealed (decisions not re-applied)", trace.display());
+                        say!("  chain hash {}", hex(&chain));
+                        say!("  {rate:.0} inputs/s ({secs:.3} s)");
+                    }
+                    Ok(ExitCode::SUCCESS)
+                }
+                Err(e) => {
+                    eprintln!("xdv replay: {}: {e}", trace.display());
+                    if json {
+                        say!(
+                            "{}",
+                            json!({"chain_verified": false, "error": e.to_string()})
+                        );
+                    }
+                    Ok(ExitCode::from(1))
+                }
+            }
+        }
+        Cmd::Replay {
+            trace,
             allow_unsealed,
             check_invariants,
             json,
+            ..
         } => {
             let bytes = std::fs::read(&trace)
                 .with_context(|| format!("cannot read {}", trace.display()))?;
@@ -220,16 +284,17 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 Ok((rep, _)) => {
                     let rate = rep.inputs as f64 / secs.max(1e-9);
                     if json {
-                        println!(
+                        say!(
                             "{}",
                             json!({
                                 "inputs": rep.inputs, "state_hash": hex(&rep.state_hash), "verified": true,
                                 "inputs_per_sec": rate, "accepted": rep.accepted, "rejected": rep.rejected,
                                 "digests": rep.digests, "sealed": rep.sealed, "chain_hash": hex(&rep.chain_hash),
+                                "torn_tail_bytes": rep.torn_tail_bytes,
                             })
                         );
                     } else {
-                        println!(
+                        say!(
                             "{}: verified {} inputs ({} accepted, {} rejected), {} state digests{}",
                             trace.display(),
                             rep.inputs,
@@ -242,15 +307,21 @@ fn run(cli: Cli) -> Result<ExitCode> {
                                 ", NOT sealed"
                             }
                         );
-                        println!("  state hash {}", hex(&rep.state_hash));
-                        println!("  {:.0} inputs/s ({:.3} s)", rate, secs);
+                        if rep.torn_tail_bytes > 0 {
+                            say!(
+                                "  ignored a partly written last record ({} bytes)",
+                                rep.torn_tail_bytes
+                            );
+                        }
+                        say!("  state hash {}", hex(&rep.state_hash));
+                        say!("  {:.0} inputs/s ({:.3} s)", rate, secs);
                     }
                     Ok(ExitCode::SUCCESS)
                 }
                 Err(e) => {
                     eprintln!("xdv replay: {}: {e}", trace.display());
                     if json {
-                        println!("{}", json!({"verified": false, "error": e.to_string()}));
+                        say!("{}", json!({"verified": false, "error": e.to_string()}));
                     }
                     Ok(ExitCode::from(1))
                 }
@@ -259,22 +330,34 @@ fn run(cli: Cli) -> Result<ExitCode> {
         Cmd::Table { trace, json } => {
             let bytes = std::fs::read(&trace)
                 .with_context(|| format!("cannot read {}", trace.display()))?;
-            let (_, core) = replay(&bytes, ReplayOptions::default())
-                .with_context(|| format!("{} does not verify", trace.display()))?;
+            let core = match replay(&bytes, ReplayOptions::default()) {
+                Ok((_, core)) => core,
+                Err(e) => {
+                    eprintln!("xdv table: {}: {e}", trace.display());
+                    return Ok(ExitCode::from(1));
+                }
+            };
             let rows = resource_table(&core);
             if json {
-                println!("{}", serde_json::to_string(&rows)?);
+                say!("{}", serde_json::to_string(&rows)?);
             } else {
-                println!(
+                say!(
                     "{:<8} {:<12} {:<3} {:<22} {:>16} {:>16} {:>24} {:>8}",
-                    "vhm", "name", "dom", "resource", "amount", "consumed", "interval_ns", "cap"
+                    "vhm",
+                    "name",
+                    "dom",
+                    "resource",
+                    "amount",
+                    "consumed",
+                    "interval_ns",
+                    "cap"
                 );
                 for r in rows {
                     let iv = match r.interval.end_ns {
                         Some(e) => format!("{}..{}", r.interval.start_ns, e),
                         None => format!("{}..", r.interval.start_ns),
                     };
-                    println!(
+                    say!(
                         "{:<8} {:<12} {:<3} {:<22} {:>16} {:>16} {:>24} {:>8}",
                         r.vhm.to_string(),
                         r.name,
@@ -293,15 +376,17 @@ fn run(cli: Cli) -> Result<ExitCode> {
             MachineCmd::Check { file, json } => {
                 let m = load_machine(&file)?;
                 if json {
-                    println!("{}", serde_json::to_string(&m)?);
+                    say!("{}", serde_json::to_string(&m)?);
                 } else {
-                    println!("{}: valid", file.display());
-                    println!("  tick: {} ns", m.tick_ns);
-                    println!(
+                    say!("{}: valid", file.display());
+                    say!("  tick: {} ns", m.tick_ns);
+                    say!(
                         "  K: {} vCPU slots, {} fuel units per slice, {} memory bytes",
-                        m.k.vcpu_slots, m.k.fuel_per_slice, m.k.memory_bytes
+                        m.k.vcpu_slots,
+                        m.k.fuel_per_slice,
+                        m.k.memory_bytes
                     );
-                    println!(
+                    say!(
                         "  Q: {} ({} qubits, {}, guard qubits {}, {} jobs in flight)",
                         m.q.provider,
                         m.q.qubits,
@@ -309,12 +394,12 @@ fn run(cli: Cli) -> Result<ExitCode> {
                         if m.q.guard_qubits { "on" } else { "off" },
                         m.q.max_inflight_jobs
                     );
-                    println!("  Φ: {} ({} modes × {} wavelength channels, {} mW thermal, {} MHz optical, {} jobs in flight)", m.phi.provider, m.phi.modes, m.phi.wavelength_channels, m.phi.thermal_budget_mw, m.phi.optical_bandwidth_mhz, m.phi.max_inflight_jobs);
+                    say!("  Φ: {} ({} modes × {} wavelength channels, {} mW thermal, {} MHz optical, {} jobs in flight)", m.phi.provider, m.phi.modes, m.phi.wavelength_channels, m.phi.thermal_budget_mw, m.phi.optical_bandwidth_mhz, m.phi.max_inflight_jobs);
                 }
                 Ok(ExitCode::SUCCESS)
             }
             MachineCmd::Default => {
-                print!("{}", xdv_core::machine::DEFAULT_MACHINE_TOML);
+                say!("{}", xdv_core::machine::DEFAULT_MACHINE_TOML.trim_end());
                 Ok(ExitCode::SUCCESS)
             }
         },
