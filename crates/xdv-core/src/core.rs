@@ -1603,15 +1603,23 @@ impl Core {
         Ok(())
     }
 
-    /// Records revoked capabilities and closes channels whose endpoint capability went.
+    /// Records revoked capabilities and closes the channels whose endpoint capability went.
     fn after_revoke(&mut self, revoked: &[(CapId, Target)], out: &mut Outcome) {
         for &(c, _) in revoked {
             out.events.push(Event::CapRevoked { cap: c });
         }
-        for &(_, t) in revoked {
+        for &(c, t) in revoked {
             if let Target::Channel(ch) = t {
-                // Closing revokes the other endpoint; a channel lives only while both ends do.
-                self.close_channel(ch, out);
+                // A channel lives only while both endpoint capabilities do; closing it revokes the
+                // other one. Revoking a copy or a grant over the channel leaves it open.
+                let endpoint = self
+                    .state
+                    .channels
+                    .get(&ch)
+                    .is_some_and(|x| x.cap_a == c || x.cap_b == c);
+                if endpoint {
+                    self.close_channel(ch, out);
+                }
             }
         }
     }

@@ -817,6 +817,18 @@ fn attack(rng: &mut Rng, core: &Core, w: &mut World) -> (Input, bool) {
             let Some(dead) = rng.pick(&w.stopped) else {
                 return (Input::Tick { ticks: 1 }, false);
             };
+            if rng.chance(50) {
+                // The operator's valid capability on a stopped VHM: refused as stopped.
+                let job = Command::SubmitJob {
+                    vhm: dead,
+                    domain: Domain::K,
+                    cost: JobCost {
+                        fuel_units: 1,
+                        ..JobCost::default()
+                    },
+                };
+                return (cmd(Principal::Operator, ROOT_CAP, job), true);
+            }
             let cap = rng.pick(&w.revoked).unwrap_or(CapId(1));
             (
                 cmd(

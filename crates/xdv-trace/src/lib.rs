@@ -127,10 +127,12 @@ fn chain(prev: &[u8; 32], record: &[u8]) -> [u8; 32] {
     *blake3::keyed_hash(prev, record).as_bytes()
 }
 
-fn chain_genesis(genesis: &[u8]) -> [u8; 32] {
+/// The chain's seed: BLAKE3 over a domain separator and the whole header before it (version,
+/// digest interval, genesis length and genesis), so that no header byte can change unnoticed.
+fn chain_genesis(header: &[u8]) -> [u8; 32] {
     let mut h = blake3::Hasher::new();
     h.update(b"xdv-trace-v1 genesis");
-    h.update(genesis);
+    h.update(header);
     *h.finalize().as_bytes()
 }
 
@@ -161,7 +163,12 @@ impl<W: Write> TraceWriter<W> {
         w.write_all(&digest_interval.to_le_bytes())?;
         w.write_all(&(g.len() as u32).to_le_bytes())?;
         w.write_all(&g)?;
-        let chain = chain_genesis(&g);
+        let mut head = Vec::with_capacity(10 + g.len());
+        head.extend_from_slice(&VERSION.to_le_bytes());
+        head.extend_from_slice(&digest_interval.to_le_bytes());
+        head.extend_from_slice(&(g.len() as u32).to_le_bytes());
+        head.extend_from_slice(&g);
+        let chain = chain_genesis(&head);
         w.write_all(&chain)?;
         Ok(TraceWriter {
             w,
@@ -373,11 +380,11 @@ fn header(c: &mut Cursor<'_>) -> Result<(Genesis, u32, [u8; 32]), TraceError> {
         detail,
     })?;
     let seed = c.hash("the header", 0)?;
-    if seed != chain_genesis(g) {
+    if seed != chain_genesis(&c.b[8..18 + glen as usize]) {
         return Err(TraceError::Corrupt {
             offset: 18 + u64::from(glen),
             what: "header",
-            detail: "the genesis hash does not match the genesis; the header was altered".into(),
+            detail: "the header hash does not match the header; the header was altered".into(),
         });
     }
     Ok((genesis, interval, seed))
@@ -388,57 +395,39 @@ pub fn read_genesis(bytes: &[u8]) -> Result<Genesis, TraceError> {
     header(&mut Cursor { b: bytes, pos: 0 }).map(|h| h.0)
 }
 
-/// The length of the longest prefix made of the header and whole records (structure only; no
-/// hashes are checked). A prefix that does not even hold the header is returned whole, so that
-/// [`replay`] reports what is wrong with it.
-fn complete_prefix(bytes: &[u8]) -> usize {
-    let mut c = Cursor { b: bytes, pos: 0 };
-    if header(&mut c).is_err() {
-        return bytes.len();
-    }
-    loop {
-        let start = c.pos;
-        let whole = (|| -> Result<(), TraceError> {
-            match c.take(1, "a record", start)?[0] {
-                TAG_INPUT => {
-                    let il = c.u32("an input record", start)?;
-                    let ol = c.u32("an input record", start)?;
-                    c.take(il as usize, "an input record", start)?;
-                    c.take(ol as usize, "an input record", start)?;
-                    c.take(32, "an input record", start)?;
-                }
-                _ => {
-                    c.take(72, "a digest record", start)?;
-                }
-            }
-            Ok(())
-        })();
-        if whole.is_err() || c.pos == bytes.len() {
-            return if whole.is_err() { start } else { c.pos };
-        }
-    }
+/// One record as framed in the file: its offset, its bytes up to the chain hash, the hash, and
+/// what it holds.
+struct Framed<'a> {
+    start: usize,
+    body: &'a [u8],
+    hash: [u8; 32],
+    record: Record<'a>,
 }
 
-/// Verifies only the chain: the header and every record's hash, without re-applying inputs.
-/// Returns the number of input records and the final chain hash. This proves the file is intact
-/// and complete (sealed) but not that the decisions in it are the core's; [`replay`] proves both.
-pub fn verify_chain(bytes: &[u8]) -> Result<(u64, [u8; 32]), TraceError> {
-    let mut c = Cursor { b: bytes, pos: 0 };
-    let (_, _, mut chain_hash) = header(&mut c)?;
-    let mut inputs = 0u64;
-    loop {
-        let start = c.pos;
-        if start == bytes.len() {
-            return Err(TraceError::Unsealed {
-                offset: start as u64,
-                inputs,
-            });
+enum Record<'a> {
+    Input {
+        input: &'a [u8],
+        outcome: &'a [u8],
+    },
+    Digest {
+        seal: bool,
+        seq: u64,
+        digest: [u8; 32],
+    },
+}
+
+impl<'a> Cursor<'a> {
+    /// Reads the next record's framing (no hash is checked); `None` at the end of the data.
+    fn next_record(&mut self) -> Result<Option<Framed<'a>>, TraceError> {
+        let start = self.pos;
+        if start == self.b.len() {
+            return Ok(None);
         }
-        let tag = c.take(1, "a record", start)?[0];
-        let what = match tag {
+        let tag = self.take(1, "a record", start)?[0];
+        let record = match tag {
             TAG_INPUT => {
-                let il = c.u32("an input record", start)?;
-                let ol = c.u32("an input record", start)?;
+                let il = self.u32("an input record", start)?;
+                let ol = self.u32("an input record", start)?;
                 if il > RECORD_BYTES_MAX || ol > RECORD_BYTES_MAX {
                     return Err(TraceError::Corrupt {
                         offset: start as u64,
@@ -446,17 +435,23 @@ pub fn verify_chain(bytes: &[u8]) -> Result<(u64, [u8; 32]), TraceError> {
                         detail: format!("lengths {il} and {ol} exceed {RECORD_BYTES_MAX}"),
                     });
                 }
-                c.take(il as usize, "an input record", start)?;
-                c.take(ol as usize, "an input record", start)?;
-                "an input record"
+                let input = self.take(il as usize, "an input record", start)?;
+                let outcome = self.take(ol as usize, "an input record", start)?;
+                Record::Input { input, outcome }
             }
-            TAG_DIGEST => {
-                c.take(40, "a digest record", start)?;
-                "a digest record"
-            }
-            TAG_SEAL => {
-                c.take(40, "the seal record", start)?;
-                "the seal record"
+            TAG_DIGEST | TAG_SEAL => {
+                let what = if tag == TAG_SEAL {
+                    "the seal record"
+                } else {
+                    "a digest record"
+                };
+                let seq = self.u64(what, start)?;
+                let digest = self.hash(what, start)?;
+                Record::Digest {
+                    seal: tag == TAG_SEAL,
+                    seq,
+                    digest,
+                }
             }
             other => {
                 return Err(TraceError::Corrupt {
@@ -468,27 +463,72 @@ pub fn verify_chain(bytes: &[u8]) -> Result<(u64, [u8; 32]), TraceError> {
                 })
             }
         };
-        let body = &bytes[start..c.pos];
-        let h = c.hash(what, start)?;
-        chain_hash = chain(&chain_hash, body);
-        if chain_hash != h {
-            return Err(TraceError::ChainMismatch {
-                seq: inputs,
-                offset: start as u64,
-            });
-        }
-        if tag == TAG_INPUT {
-            inputs += 1;
-        }
-        if tag == TAG_SEAL {
-            if c.pos != bytes.len() {
-                return Err(TraceError::TrailingData {
-                    offset: c.pos as u64,
-                });
-            }
-            return Ok((inputs, chain_hash));
+        let body = &self.b[start..self.pos];
+        let hash = self.hash("a record's chain hash", start)?;
+        Ok(Some(Framed {
+            start,
+            body,
+            hash,
+            record,
+        }))
+    }
+}
+
+/// The length of the longest prefix made of the header and whole records (framing only; no
+/// hashes are checked). A prefix that does not even hold the header is returned whole, so that
+/// [`replay`] reports what is wrong with it.
+fn complete_prefix(bytes: &[u8]) -> usize {
+    let mut c = Cursor { b: bytes, pos: 0 };
+    if header(&mut c).is_err() {
+        return bytes.len();
+    }
+    loop {
+        let start = c.pos;
+        match c.next_record() {
+            // Nothing a writer wrote follows a seal: leave what follows for replay to refuse.
+            Ok(Some(Framed {
+                record: Record::Digest { seal: true, .. },
+                ..
+            }))
+            | Ok(None) => return bytes.len(),
+            Ok(Some(_)) => {}
+            Err(_) => return start,
         }
     }
+}
+
+/// Verifies only the chain: the header and every record's hash, without re-applying inputs.
+/// Returns the number of input records and the final chain hash. This proves the file is intact
+/// and complete (sealed) but not that the decisions in it are the core's; [`replay`] proves both.
+pub fn verify_chain(bytes: &[u8]) -> Result<(u64, [u8; 32]), TraceError> {
+    let mut c = Cursor { b: bytes, pos: 0 };
+    let (_, _, mut chain_hash) = header(&mut c)?;
+    let mut inputs = 0u64;
+    while let Some(f) = c.next_record()? {
+        chain_hash = chain(&chain_hash, f.body);
+        if chain_hash != f.hash {
+            return Err(TraceError::ChainMismatch {
+                seq: inputs,
+                offset: f.start as u64,
+            });
+        }
+        match f.record {
+            Record::Input { .. } => inputs += 1,
+            Record::Digest { seal: true, .. } => {
+                if c.pos != bytes.len() {
+                    return Err(TraceError::TrailingData {
+                        offset: c.pos as u64,
+                    });
+                }
+                return Ok((inputs, chain_hash));
+            }
+            Record::Digest { .. } => {}
+        }
+    }
+    Err(TraceError::Unsealed {
+        offset: bytes.len() as u64,
+        inputs,
+    })
 }
 
 /// Re-applies every input of a trace to a fresh core, verifying every chain hash, every decision
@@ -517,44 +557,23 @@ pub fn replay(bytes: &[u8], opts: ReplayOptions) -> Result<(ReplayReport, Core),
         chain_hash,
         torn_tail_bytes: (full_len - bytes.len()) as u64,
     };
-    loop {
-        let start = c.pos;
-        if start == bytes.len() {
-            if !opts.allow_unsealed {
-                return Err(TraceError::Unsealed {
-                    offset: start as u64,
-                    inputs: rep.inputs,
-                });
-            }
-            rep.state_hash = core.state_digest();
-            break;
+    while let Some(f) = c.next_record()? {
+        let offset = f.start as u64;
+        chain_hash = chain(&chain_hash, f.body);
+        if chain_hash != f.hash {
+            return Err(TraceError::ChainMismatch {
+                seq: rep.inputs,
+                offset,
+            });
         }
-        let tag = c.take(1, "a record", start)?[0];
-        match tag {
-            TAG_INPUT => {
-                let il = c.u32("an input record", start)?;
-                let ol = c.u32("an input record", start)?;
-                if il > RECORD_BYTES_MAX || ol > RECORD_BYTES_MAX {
-                    return Err(TraceError::Corrupt {
-                        offset: start as u64,
-                        what: "input record",
-                        detail: format!("lengths {il} and {ol} exceed {RECORD_BYTES_MAX}"),
-                    });
-                }
-                let ib = c.take(il as usize, "an input record", start)?;
-                let ob = c.take(ol as usize, "an input record", start)?;
-                let body = &bytes[start..c.pos];
-                let h = c.hash("an input record", start)?;
+        match f.record {
+            Record::Input {
+                input: ib,
+                outcome: ob,
+            } => {
                 let seq = rep.inputs;
-                chain_hash = chain(&chain_hash, body);
-                if chain_hash != h {
-                    return Err(TraceError::ChainMismatch {
-                        seq,
-                        offset: start as u64,
-                    });
-                }
                 let input: Input = decode_exact(ib).map_err(|detail| TraceError::Corrupt {
-                    offset: start as u64,
+                    offset,
                     what: "input",
                     detail,
                 })?;
@@ -564,7 +583,7 @@ pub fn replay(bytes: &[u8], opts: ReplayOptions) -> Result<(ReplayReport, Core),
                         .and_then(|_| xdv_core::invariants::check_full(&core));
                     if let Err(v) = v {
                         return Err(TraceError::Corrupt {
-                            offset: start as u64,
+                            offset,
                             what: "state after input",
                             detail: v.to_string(),
                         });
@@ -577,7 +596,7 @@ pub fn replay(bytes: &[u8], opts: ReplayOptions) -> Result<(ReplayReport, Core),
                         .unwrap_or_else(|e| format!("<undecodable: {e}>"));
                     return Err(TraceError::Divergence {
                         seq,
-                        offset: start as u64,
+                        offset,
                         input: format!("{input:?}"),
                         recorded,
                         replayed: format!("{outcome:?}"),
@@ -590,41 +609,30 @@ pub fn replay(bytes: &[u8], opts: ReplayOptions) -> Result<(ReplayReport, Core),
                     rep.rejected += 1;
                 }
             }
-            TAG_DIGEST | TAG_SEAL => {
-                let what = if tag == TAG_SEAL {
+            Record::Digest { seal, seq, digest } => {
+                let what = if seal {
                     "the seal record"
                 } else {
                     "a digest record"
                 };
-                let seq = c.u64(what, start)?;
-                let d = c.hash(what, start)?;
-                let body = &bytes[start..c.pos];
-                let h = c.hash(what, start)?;
-                chain_hash = chain(&chain_hash, body);
-                if chain_hash != h {
-                    return Err(TraceError::ChainMismatch {
-                        seq,
-                        offset: start as u64,
-                    });
-                }
-                if seq != rep.inputs || (tag == TAG_DIGEST && seq % u64::from(interval) != 0) {
+                if seq != rep.inputs || (!seal && seq % u64::from(interval) != 0) {
                     return Err(TraceError::Corrupt {
-                        offset: start as u64,
+                        offset,
                         what,
                         detail: format!("it claims {seq} inputs but {} precede it", rep.inputs),
                     });
                 }
                 let mine = core.state_digest();
-                if mine != d {
+                if mine != digest {
                     return Err(TraceError::DigestMismatch {
                         seq,
-                        offset: start as u64,
-                        recorded: hex(&d),
+                        offset,
+                        recorded: hex(&digest),
                         replayed: hex(&mine),
                     });
                 }
                 rep.digests += 1;
-                if tag == TAG_SEAL {
+                if seal {
                     rep.sealed = true;
                     rep.state_hash = mine;
                     if c.pos != bytes.len() {
@@ -632,20 +640,19 @@ pub fn replay(bytes: &[u8], opts: ReplayOptions) -> Result<(ReplayReport, Core),
                             offset: c.pos as u64,
                         });
                     }
-                    break;
+                    rep.chain_hash = chain_hash;
+                    return Ok((rep, core));
                 }
-            }
-            other => {
-                return Err(TraceError::Corrupt {
-                    offset: start as u64,
-                    what: "record",
-                    detail: format!(
-                        "unknown record tag {other} (expected 1 input, 2 digest or 3 seal)"
-                    ),
-                })
             }
         }
     }
+    if !opts.allow_unsealed {
+        return Err(TraceError::Unsealed {
+            offset: bytes.len() as u64,
+            inputs: rep.inputs,
+        });
+    }
+    rep.state_hash = core.state_digest();
     rep.chain_hash = chain_hash;
     Ok((rep, core))
 }
