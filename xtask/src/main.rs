@@ -76,7 +76,11 @@ fn ci() -> Result<()> {
 /// The whole test suite: every crate's tests, then the simulation driver over many seeds in
 /// release mode, each run's trace replayed and verified.
 fn test() -> Result<()> {
-    run(cargo().args(["test", "--workspace"]))?;
+    let (mut passed, failed) = cargo_test()?;
+    if failed > 0 {
+        println!("tests: {passed} passed, {failed} failed");
+        bail!("{failed} tests failed");
+    }
     run(cargo().args(["build", "--release", "-p", "xdv"]))?;
     let xdv = root().join("target/release/xdv");
     let dir = std::env::temp_dir().join(format!("xdv-ci-{}", std::process::id()));
@@ -112,7 +116,45 @@ fn test() -> Result<()> {
         bail!("seed 7: release build gives state hash {r}, debug build {d}");
     }
     eprintln!("seed 7: debug and release builds agree on state hash {r}");
+    // Each seed's simulation and replay, and the profile comparison, count as one test each.
+    passed += 16 + 1;
+    println!("tests: {passed} passed, 0 failed");
     Ok(())
+}
+
+/// Runs `cargo test --workspace`, echoing its output, and sums the passed and failed counts of
+/// its `test result:` lines.
+fn cargo_test() -> Result<(u64, u64)> {
+    use std::io::{BufRead, BufReader};
+    let mut cmd = cargo();
+    cmd.args(["test", "--workspace"])
+        .stdout(std::process::Stdio::piped());
+    eprintln!("$ {:?}", cmd);
+    let mut child = cmd.spawn().context("cannot start cargo test")?;
+    let (mut passed, mut failed) = (0u64, 0u64);
+    let stdout = child.stdout.take().context("no stdout")?;
+    for line in BufReader::new(stdout).lines() {
+        let line = line?;
+        println!("{line}");
+        if let Some(rest) = line.strip_prefix("test result: ") {
+            for part in rest.split(';') {
+                let mut words = part.split_whitespace().rev();
+                let (Some(kind), Some(n)) = (words.next(), words.next()) else {
+                    continue;
+                };
+                match (kind, n.parse::<u64>()) {
+                    ("passed", Ok(n)) => passed += n,
+                    ("failed", Ok(n)) => failed += n,
+                    _ => {}
+                }
+            }
+        }
+    }
+    let st = child.wait()?;
+    if !st.success() && failed == 0 {
+        bail!("cargo test failed with {st}");
+    }
+    Ok((passed, failed))
 }
 
 fn field_str(json: &str, key: &str) -> Result<String> {
@@ -235,7 +277,7 @@ fn bench_core(rest: &[&str]) -> Result<()> {
     );
     println!(
         "{:<58} {:>14.0}",
-        "floor: one BLAKE3 pass over the trace bytes", hash_m
+        "floor: hash chain alone (xdv replay --chain-only)", hash_m
     );
     let json = format!(
         "{{\"machine\":{:?},\"ops\":{ops},\"runs\":{runs},\"trace_bytes\":{size},\"sim_ops_per_sec\":{sim_m:.0},\"sim_trace_ops_per_sec\":{sim_t_m:.0},\"replay_inputs_per_sec\":{rep_m:.0},\"chain_only_inputs_per_sec\":{hash_m:.0},\"sim\":{}}}\n",

@@ -1212,9 +1212,10 @@ impl Core {
     ) -> Result<(), Rejection> {
         let limits = &self.genesis.limits;
         let v = &self.state.vhms[&vhm];
+        // Its own resources: a job cannot run on what is lent to nested VHMs.
         let has = match domain {
-            Domain::K => v.held.get(Resource::VcpuSlots) > 0,
-            Domain::Q => !v.qubits.is_empty(),
+            Domain::K => v.available(Resource::VcpuSlots) > 0,
+            Domain::Q => v.available(Resource::LogicalQubits) > 0,
             Domain::Phi => v.region.is_some(),
         };
         if !has {
@@ -1832,6 +1833,16 @@ impl Core {
         for &jid in &self.state.queues[d.index()] {
             let j = &self.state.jobs[&jid];
             let v = &self.state.vhms[&j.vhm];
+            // Only jobs that could run now are ordered; the others keep their place in the queue
+            // (their VHM is busy, or lent everything to nested VHMs after they were queued).
+            let runnable = match d {
+                Domain::K => v.available(Resource::VcpuSlots) > 0,
+                Domain::Q => !v.q_busy && v.available(Resource::LogicalQubits) > 0,
+                Domain::Phi => !v.phi_busy,
+            };
+            if !runnable {
+                continue;
+            }
             let waited = now.saturating_sub(j.ready_tick);
             let starving = waited >= limits.starvation_ticks;
             let eff = u64::from(v.priority)

@@ -593,8 +593,8 @@ pub enum Rejection {
         /// Why.
         reason: Why,
     },
-    /// The VHM holds nothing in the job's or window's domain.
-    #[error("{vhm} holds no {domain} resources; create it with a [{domain}] part")]
+    /// The VHM holds nothing of its own in the job's or window's domain.
+    #[error("{vhm} holds no {domain} resources of its own (none, or all lent to nested VHMs); create it with a [{domain}] part or stop a nested VHM")]
     DomainNotAllocated {
         /// The VHM.
         vhm: VhmId,

@@ -1683,10 +1683,11 @@ fn tenants_on_a_grid_are_separated_until_no_placement_exists() {
 #[test]
 fn faults_reclaim_everything() {
     let mut h = H::new(LINE8);
-    let full = |name: &str| with_phi(with_q(k(name, 1, 1000), 2, 1000), 2, 1, 100_000);
-    let a = h.root(full("a"));
-    let b = h.root(full("b"));
-    let a1 = h.nested(a, with_q(k("a1", 1, 200), 1, 100));
+    // a keeps one vCPU of its own after lending two to a1, which keeps one after lending to a1a.
+    let full = |name: &str, vcpus| with_phi(with_q(k(name, vcpus, 1000), 2, 1000), 2, 1, 100_000);
+    let a = h.root(full("a", 3));
+    let b = h.root(full("b", 1));
+    let a1 = h.nested(a, with_q(k("a1", 2, 200), 1, 100));
     let a1a = h.nested(a1, k("a1a", 1, 50));
     h.ok(&op(Command::OpenChannel {
         a,
@@ -1828,8 +1829,8 @@ fn faults_reclaim_everything() {
         .collect();
     check(&mut h, &cases);
     // The machine is as good as new: the same tenants fit again.
-    h.root(full("a"));
-    h.root(full("b"));
+    h.root(full("a", 3));
+    h.root(full("b", 1));
 }
 
 // ----- the checker itself can fail -----------------------------------------------------------
@@ -1837,7 +1838,7 @@ fn faults_reclaim_everything() {
 /// A small populated system: two tenants (a with a nested child), a channel, windows, caps, jobs.
 fn populated() -> (H, VhmId, VhmId, VhmId) {
     let mut h = H::new(LINE8);
-    let full = |name: &str| with_phi(with_q(k(name, 1, 1000), 3, 1000), 2, 1, 100_000);
+    let full = |name: &str| with_phi(with_q(k(name, 2, 1000), 3, 1000), 2, 1, 100_000);
     let a = h.root(full("a"));
     let b = h.root(full("b"));
     let c = h.nested(a, with_phi(with_q(k("c", 1, 100), 2, 10), 1, 1, 10_000));
@@ -2163,4 +2164,61 @@ fn step_checker_fails_on_forged_outcomes() {
         }],
     };
     assert_eq!(check_step(core, &tick(1), &out).unwrap_err().rule, "stop");
+}
+
+#[test]
+fn a_job_needs_resources_the_vhm_has_not_lent_away() {
+    let mut h = H::new(LINE8);
+    let p = h.root(with_q(k("p", 1, 1000), 2, 1000));
+    let c = h.nested(p, with_q(k("c", 1, 100), 2, 100));
+    let fuel = JobCost {
+        fuel_units: 10,
+        ..JobCost::default()
+    };
+    let shots = JobCost {
+        shots: 10,
+        ..JobCost::default()
+    };
+    // p lent its only vCPU and both qubits to c: its own jobs could never run.
+    let cases = [
+        (
+            h.as_self(
+                p,
+                Command::SubmitJob {
+                    vhm: p,
+                    domain: Domain::K,
+                    cost: fuel,
+                },
+            ),
+            "DomainNotAllocated",
+        ),
+        (
+            h.as_self(
+                p,
+                Command::SubmitJob {
+                    vhm: p,
+                    domain: Domain::Q,
+                    cost: shots,
+                },
+            ),
+            "DomainNotAllocated",
+        ),
+    ];
+    check(&mut h, &cases);
+    h.ok(&h.as_self(
+        c,
+        Command::SubmitJob {
+            vhm: c,
+            domain: Domain::K,
+            cost: fuel,
+        },
+    ));
+    h.ok(&h.as_self(
+        c,
+        Command::SubmitJob {
+            vhm: c,
+            domain: Domain::Q,
+            cost: shots,
+        },
+    ));
 }
