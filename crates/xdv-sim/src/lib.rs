@@ -552,8 +552,8 @@ fn generate(rng: &mut Rng, core: &Core, w: &mut World) -> (Input, bool) {
             // Mostly a domain the VHM holds; sometimes one it lacks, which must be refused.
             let vhm = &st.vhms[&v];
             let held: Vec<Domain> = [
-                (Domain::K, vhm.held.get(Resource::VcpuSlots) > 0),
-                (Domain::Q, !vhm.qubits.is_empty()),
+                (Domain::K, vhm.available(Resource::VcpuSlots) > 0),
+                (Domain::Q, vhm.available(Resource::LogicalQubits) > 0),
                 (Domain::Phi, vhm.region.is_some()),
             ]
             .into_iter()

@@ -251,26 +251,32 @@ fn decode_exact<'a, T: serde::Deserialize<'a>>(bytes: &'a [u8]) -> Result<T, Str
     Ok(v)
 }
 
-/// Encodes into a reusable buffer (grown on demand) and returns the encoded bytes.
-fn encode_into<'b, T: serde::Serialize>(
-    value: &T,
-    buf: &'b mut Vec<u8>,
-) -> Result<&'b [u8], TraceError> {
-    if buf.len() < 4096 {
-        buf.resize(4096, 0);
+/// A postcard flavor that compares what is serialised with recorded bytes instead of storing it:
+/// replay checks each decision without writing it out.
+struct Compare<'a> {
+    expected: &'a [u8],
+    pos: usize,
+    same: bool,
+}
+
+impl postcard::ser_flavors::Flavor for Compare<'_> {
+    type Output = bool;
+
+    fn try_push(&mut self, byte: u8) -> postcard::Result<()> {
+        self.same &= self.expected.get(self.pos) == Some(&byte);
+        self.pos += 1;
+        Ok(())
     }
-    loop {
-        let r = postcard::to_slice(value, &mut buf[..]).map(|s| s.len());
-        match r {
-            Ok(n) => return Ok(&buf[..n]),
-            Err(postcard::Error::SerializeBufferFull)
-                if buf.len() < (RECORD_BYTES_MAX as usize) * 2 =>
-            {
-                let n = buf.len() * 2;
-                buf.resize(n, 0);
-            }
-            Err(e) => return Err(TraceError::Encode(e.to_string())),
-        }
+
+    fn try_extend(&mut self, data: &[u8]) -> postcard::Result<()> {
+        let end = self.pos + data.len();
+        self.same &= self.expected.get(self.pos..end) == Some(data);
+        self.pos = end;
+        Ok(())
+    }
+
+    fn finalize(self) -> postcard::Result<bool> {
+        Ok(self.same && self.pos == self.expected.len())
     }
 }
 
@@ -546,7 +552,6 @@ pub fn replay(bytes: &[u8], opts: ReplayOptions) -> Result<(ReplayReport, Core),
     let (genesis, interval, mut chain_hash) = header(&mut c)?;
     let mut core = Core::new(genesis);
     let mut outcome = Outcome::default();
-    let mut buf: Vec<u8> = Vec::new();
     let mut rep = ReplayReport {
         inputs: 0,
         accepted: 0,
@@ -589,8 +594,16 @@ pub fn replay(bytes: &[u8], opts: ReplayOptions) -> Result<(ReplayReport, Core),
                         });
                     }
                 }
-                let mine = encode_into(&outcome, &mut buf)?;
-                if mine != ob {
+                let same = postcard::serialize_with_flavor(
+                    &outcome,
+                    Compare {
+                        expected: ob,
+                        pos: 0,
+                        same: true,
+                    },
+                )
+                .map_err(|e| TraceError::Encode(e.to_string()))?;
+                if !same {
                     let recorded = postcard::from_bytes::<Outcome>(ob)
                         .map(|o| format!("{o:?}"))
                         .unwrap_or_else(|e| format!("<undecodable: {e}>"));
