@@ -9,7 +9,7 @@ use crate::caps::{authorize, CapTable, CapView, Rights, Scope, Target, ROOT_CAP}
 use crate::input::{
     Command, Effect, Event, Input, JobStatus, Outcome, Principal, Rejection, Source, StopReason,
 };
-use crate::machine::Machine;
+use crate::machine::{Layout, Machine};
 use crate::model::{
     CapId, ChannelId, Domain, JobCost, JobId, PhiRegion, Resource, ResourceKind, ResourceVector,
     VhmId, VhmSpec, WindowId,
@@ -203,6 +203,8 @@ pub struct Window {
     pub id: WindowId,
     /// Its VHM.
     pub vhm: VhmId,
+    /// The Φ provider (mesh) it is reserved on: windows on different meshes never conflict.
+    pub provider: u32,
     /// Start, logical ns.
     pub start_ns: u64,
     /// End (exclusive), logical ns.
@@ -228,10 +230,10 @@ pub struct State {
     pub next_job: u64,
     /// Jobs waiting for dispatch (K: also partially run), per domain, in submission order.
     pub queues: [Vec<JobId>; 3],
-    /// Q jobs in flight.
-    pub q_inflight: u32,
-    /// Φ jobs in flight.
-    pub phi_inflight: u32,
+    /// Q jobs in flight, per Q provider.
+    pub q_inflight: Vec<u32>,
+    /// Φ jobs in flight, per Φ provider.
+    pub phi_inflight: Vec<u32>,
     /// Open channels.
     pub channels: BTreeMap<ChannelId, Channel>,
     /// Next channel id.
@@ -242,11 +244,12 @@ pub struct State {
     pub windows_by_start: BTreeSet<(u64, WindowId)>,
     /// Next window id.
     pub next_window: u64,
-    /// Capacity and placed resources not held by any root VHM.
+    /// Capacity and placed resources not held by any root VHM (the Φ dimensions are not pooled:
+    /// they stay at the machine's figure; see `Resource::is_dimension`).
     pub machine_free: ResourceVector,
-    /// For each physical qubit, the deepest VHM holding it.
+    /// For each physical qubit (global numbering, see `Layout`), the deepest VHM holding it.
     pub q_owner: Vec<Option<VhmId>>,
-    /// For each Φ cell (mode × channels + channel), the deepest VHM holding it.
+    /// For each Φ cell (global numbering, see `Layout::phi_cell`), the deepest VHM holding it.
     pub phi_owner: Vec<Option<VhmId>>,
 }
 
@@ -282,6 +285,7 @@ impl Touched {
 #[derive(Clone, Debug)]
 pub struct Core {
     genesis: Genesis,
+    layout: Layout,
     adjacency: Vec<Vec<u32>>,
     state: State,
     touched: Touched,
@@ -422,6 +426,7 @@ impl Core {
     /// A core at genesis: no VHMs, the operator's root capability, logical time 0.
     pub fn new(genesis: Genesis) -> Core {
         let m = &genesis.machine;
+        let layout = m.layout();
         let adjacency = m.adjacency();
         let mut machine_free = m.capacity();
         for r in Resource::ALL {
@@ -438,19 +443,20 @@ impl Core {
             jobs: BTreeMap::new(),
             next_job: 0,
             queues: [Vec::new(), Vec::new(), Vec::new()],
-            q_inflight: 0,
-            phi_inflight: 0,
+            q_inflight: vec![0; m.q.len()],
+            phi_inflight: vec![0; m.phi.len()],
             channels: BTreeMap::new(),
             next_channel: 0,
             windows: BTreeMap::new(),
             windows_by_start: BTreeSet::new(),
             next_window: 0,
             machine_free,
-            q_owner: vec![None; m.q.qubits as usize],
-            phi_owner: vec![None; (m.phi.modes * m.phi.wavelength_channels) as usize],
+            q_owner: vec![None; layout.qubits() as usize],
+            phi_owner: vec![None; layout.phi_cells()],
         };
         Core {
             genesis,
+            layout,
             adjacency,
             state,
             touched: Touched::default(),
@@ -473,9 +479,15 @@ impl Core {
         &self.touched
     }
 
-    /// The coupling map's adjacency lists (empty for all-to-all).
+    /// The coupling maps' adjacency lists over global qubits (empty for the qubits of an
+    /// all-to-all provider).
     pub fn adjacency(&self) -> &[Vec<u32>] {
         &self.adjacency
+    }
+
+    /// The global numbering of qubits, modes and Φ cells.
+    pub fn layout(&self) -> &Layout {
+        &self.layout
     }
 
     /// Logical time in nanoseconds.
@@ -729,7 +741,10 @@ impl Core {
                     });
                 }
                 for r in Resource::ALL {
-                    if r.kind() != ResourceKind::Budget && alloc.get(r) > st.machine_free.get(r) {
+                    if r.kind() != ResourceKind::Budget
+                        && !r.is_dimension()
+                        && alloc.get(r) > st.machine_free.get(r)
+                    {
                         return Err(Rejection::Insufficient {
                             resource: r,
                             requested: alloc.get(r),
@@ -762,7 +777,7 @@ impl Core {
                     });
                 }
                 for r in Resource::ALL {
-                    if alloc.get(r) > pv.available(r) {
+                    if !r.is_dimension() && alloc.get(r) > pv.available(r) {
                         return Err(Rejection::Insufficient {
                             resource: r,
                             requested: alloc.get(r),
@@ -776,44 +791,87 @@ impl Core {
         };
         // Placement, still without changing anything.
         let m = &self.genesis.machine;
-        let nq = spec.q.as_ref().map_or(0, |q| q.logical_qubits);
-        let qubits = if nq == 0 {
-            Vec::new()
-        } else {
-            let placed = match parent {
-                None => {
-                    let guard = m.q.guard_qubits;
-                    let adj = &self.adjacency;
-                    find_partition(m.q.qubits, adj, nq, |q| {
-                        st.q_owner[q as usize].is_none()
-                            && (!guard
-                                || adj[q as usize]
-                                    .iter()
-                                    .all(|&n| st.q_owner[n as usize].is_none()))
-                    })
+        let layout = &self.layout;
+        let named =
+            |name: &Option<String>, field: &'static str, find: &dyn Fn(&str) -> Option<usize>| {
+                match name {
+                    None => Ok(None),
+                    Some(n) => find(n).map(Some).ok_or_else(|| Rejection::InvalidSpec {
+                        field: field.into(),
+                        reason: format!("the machine has no provider named {n:?}").into(),
+                    }),
                 }
-                Some(p) => find_partition(m.q.qubits, &self.adjacency, nq, |q| {
-                    st.q_owner[q as usize] == Some(p)
-                }),
             };
-            placed.ok_or(Rejection::NoPlacement {
-                resource: Resource::LogicalQubits,
-                requested: u64::from(nq),
-                why: "no connected set of free qubits that large (guard qubits kept from other tenants)".into(),
-            })?
+        let nq = spec.q.as_ref().map_or(0, |q| q.logical_qubits);
+        let qubits = match &spec.q {
+            None => Vec::new(),
+            Some(qs) => {
+                let want = named(&qs.provider, "q.provider", &|n| m.q_provider(n))?;
+                let candidates: Vec<usize> = match parent {
+                    None => match want {
+                        Some(d) => vec![d],
+                        None => (0..m.q.len()).collect(),
+                    },
+                    Some(p) => {
+                        // A nested partition lies inside the parent's, so on its provider.
+                        let pq = &st.vhms[&p].qubits;
+                        let Some(&first) = pq.first() else {
+                            return Err(Rejection::DomainNotAllocated {
+                                vhm: p,
+                                domain: Domain::Q,
+                            });
+                        };
+                        let d = layout.q_provider(first);
+                        if want.is_some_and(|w| w != d) {
+                            return Err(Rejection::InvalidSpec {
+                                field: "q.provider".into(),
+                                reason: format!(
+                                    "a nested VHM is placed on its parent's Q provider, {:?}",
+                                    m.q[d].provider
+                                )
+                                .into(),
+                            });
+                        }
+                        vec![d]
+                    }
+                };
+                let adj = &self.adjacency;
+                let placed = candidates.into_iter().find_map(|d| {
+                    let range = layout.q_offsets[d]..layout.q_offsets[d + 1];
+                    let all_to_all = matches!(m.q[d].topology, crate::machine::Topology::AllToAll);
+                    match parent {
+                        None => {
+                            let guard = m.q[d].guard_qubits;
+                            find_partition(range, adj, all_to_all, nq, |q| {
+                                st.q_owner[q as usize].is_none()
+                                    && (!guard
+                                        || adj[q as usize]
+                                            .iter()
+                                            .all(|&n| st.q_owner[n as usize].is_none()))
+                            })
+                        }
+                        Some(p) => find_partition(range, adj, all_to_all, nq, |q| {
+                            st.q_owner[q as usize] == Some(p)
+                        }),
+                    }
+                });
+                placed.ok_or(Rejection::NoPlacement {
+                    resource: Resource::LogicalQubits,
+                    requested: u64::from(nq),
+                    why: "no connected set of free qubits that large on one provider (guard qubits kept from other tenants)".into(),
+                })?
+            }
         };
         let region = match &spec.phi {
             None => None,
             Some(phi) => {
-                let w = m.phi.wavelength_channels;
-                let (bounds, scope) = match parent {
+                let want = named(&phi.provider, "phi.provider", &|n| m.phi_provider(n))?;
+                let (candidates, scope): (Vec<PhiRegion>, Option<VhmId>) = match parent {
                     None => (
-                        PhiRegion {
-                            mode_start: 0,
-                            modes: m.phi.modes,
-                            channel_start: 0,
-                            channels: w,
-                        },
+                        (0..m.phi.len())
+                            .filter(|&d| want.is_none_or(|w| w == d))
+                            .map(|d| layout.phi_bounds(d))
+                            .collect(),
                         None,
                     ),
                     Some(p) => {
@@ -823,29 +881,38 @@ impl Core {
                                 domain: Domain::Phi,
                             });
                         };
-                        (b, Some(p))
-                    }
-                };
-                let occupied = |mode: u32| {
-                    let mut mask = 0u64;
-                    let row = (mode * w) as usize;
-                    for c in bounds.channel_start..bounds.channel_end() {
-                        if st.phi_owner[row + c as usize] != scope {
-                            mask |= 1 << c;
-                        }
-                    }
-                    mask
-                };
-                Some(
-                    find_region(bounds, phi.modes, phi.wavelength_channels, occupied).ok_or(
-                        Rejection::NoPlacement {
-                            resource: Resource::PhiModes,
-                            requested: u64::from(phi.modes),
-                            why: "no free rectangle of modes × wavelength channels that large"
+                        let d = layout.phi_provider(b.mode_start);
+                        if want.is_some_and(|w| w != d) {
+                            return Err(Rejection::InvalidSpec {
+                                field: "phi.provider".into(),
+                                reason: format!(
+                                    "a nested VHM is placed on its parent's Φ provider, {:?}",
+                                    m.phi[d].provider
+                                )
                                 .into(),
-                        },
-                    )?,
-                )
+                            });
+                        }
+                        (vec![b], Some(p))
+                    }
+                };
+                let found = candidates.into_iter().find_map(|bounds| {
+                    let occupied = |mode: u32| {
+                        let mut mask = 0u64;
+                        for c in bounds.channel_start..bounds.channel_end() {
+                            if st.phi_owner[layout.phi_cell(mode, c)] != scope {
+                                mask |= 1 << c;
+                            }
+                        }
+                        mask
+                    };
+                    find_region(bounds, phi.modes, phi.wavelength_channels, occupied)
+                });
+                Some(found.ok_or(Rejection::NoPlacement {
+                    resource: Resource::PhiModes,
+                    requested: u64::from(phi.modes),
+                    why: "no free rectangle of modes × wavelength channels that large on one provider"
+                        .into(),
+                })?)
             }
         };
         // Commit.
@@ -862,9 +929,10 @@ impl Core {
         self.touched.caps_issued.push(cap_id);
         let root = match parent {
             None => {
+                let pooled = alloc.pooled();
                 for r in Resource::ALL {
                     if r.kind() != ResourceKind::Budget {
-                        let f = self.state.machine_free.get(r) - alloc.get(r);
+                        let f = self.state.machine_free.get(r) - pooled.get(r);
                         self.state.machine_free.set(r, f);
                     }
                 }
@@ -875,7 +943,7 @@ impl Core {
                 let pv = self.state.vhms.get_mut(&p).expect("parent checked live");
                 pv.delegated = pv
                     .delegated
-                    .checked_add(&alloc)
+                    .checked_add(&alloc.pooled())
                     .expect("checked against available");
                 insert_sorted(&mut pv.children, id);
                 self.touched.vhms.push(p);
@@ -937,12 +1005,24 @@ impl Core {
     }
 
     fn set_phi_owner(&mut self, r: PhiRegion, owner: Option<VhmId>) {
-        let w = self.genesis.machine.phi.wavelength_channels;
         for m in r.mode_start..r.mode_end() {
             for c in r.channel_start..r.channel_end() {
-                self.state.phi_owner[(m * w + c) as usize] = owner;
+                self.state.phi_owner[self.layout.phi_cell(m, c)] = owner;
             }
         }
+    }
+
+    /// The Φ provider of a VHM's region (which every Φ-holding VHM has).
+    fn phi_provider_of(&self, v: &Vhm) -> u32 {
+        v.region
+            .map_or(0, |r| self.layout.phi_provider(r.mode_start) as u32)
+    }
+
+    /// The Q provider of a VHM's partition.
+    fn q_provider_of(&self, v: &Vhm) -> u32 {
+        v.qubits
+            .first()
+            .map_or(0, |&q| self.layout.q_provider(q) as u32)
     }
 
     /// Records a capability in the index of its holder and target VHMs.
@@ -1139,6 +1219,7 @@ impl Core {
             });
         }
         // Commit.
+        let provider = self.phi_provider_of(v);
         let id = WindowId(self.state.next_window);
         self.state.next_window += 1;
         self.state.windows.insert(
@@ -1146,6 +1227,7 @@ impl Core {
             Window {
                 id,
                 vhm,
+                provider,
                 start_ns,
                 end_ns,
             },
@@ -1165,16 +1247,20 @@ impl Core {
         Ok(())
     }
 
-    /// The first live window overlapping `start..end` that `vhm` may not overlap.
+    /// The first live window on the same mesh overlapping `start..end` that `vhm` may not
+    /// overlap.
     fn window_conflict(&self, vhm: VhmId, start_ns: u64, end_ns: u64) -> Option<Window> {
         let v = &self.state.vhms[&vhm];
+        let provider = self.phi_provider_of(v);
         let lo = start_ns.saturating_sub(self.genesis.limits.window_ns_max);
         self.state
             .windows_by_start
             .range((lo, WindowId(0))..(end_ns, WindowId(0)))
             .map(|(_, id)| self.state.windows[id])
             .find(|w| {
-                w.end_ns > start_ns && (w.vhm == vhm || v.contracts.binary_search(&w.vhm).is_err())
+                w.end_ns > start_ns
+                    && w.provider == provider
+                    && (w.vhm == vhm || v.contracts.binary_search(&w.vhm).is_err())
             })
     }
 
@@ -1349,6 +1435,8 @@ impl Core {
     /// Removes a dispatched job and frees what it occupied.
     fn finish_job(&mut self, j: &Job) {
         self.state.jobs.remove(&j.id);
+        let v = &self.state.vhms[&j.vhm];
+        let (qp, pp) = (self.q_provider_of(v), self.phi_provider_of(v));
         let v = self
             .state
             .vhms
@@ -1359,11 +1447,11 @@ impl Core {
             match j.domain {
                 Domain::Q => {
                     v.q_busy = false;
-                    self.state.q_inflight -= 1;
+                    self.state.q_inflight[qp as usize] -= 1;
                 }
                 Domain::Phi => {
                     v.phi_busy = false;
-                    self.state.phi_inflight -= 1;
+                    self.state.phi_inflight[pp as usize] -= 1;
                 }
                 Domain::K => {}
             }
@@ -1657,6 +1745,10 @@ impl Core {
         let v = self.state.vhms.remove(&u).expect("stopping a live VHM");
         debug_assert!(v.children.is_empty() && v.delegated.is_zero());
         // Jobs: queued ones are refunded; dispatched ones are cancelled at the driver.
+        let (qp, pp) = (
+            self.q_provider_of(&v) as usize,
+            self.phi_provider_of(&v) as usize,
+        );
         let mut charged = v.charged;
         for &jid in &v.jobs {
             let j = self.state.jobs.remove(&jid).expect("indexed job is live");
@@ -1667,8 +1759,8 @@ impl Core {
             } else {
                 out.effects.push(Effect::CancelJob { job: jid });
                 match j.domain {
-                    Domain::Q => self.state.q_inflight -= 1,
-                    Domain::Phi => self.state.phi_inflight -= 1,
+                    Domain::Q => self.state.q_inflight[qp] -= 1,
+                    Domain::Phi => self.state.phi_inflight[pp] -= 1,
                     Domain::K => {}
                 }
             }
@@ -1711,7 +1803,7 @@ impl Core {
                 let pv = self.state.vhms.get_mut(&p).expect("parent outlives child");
                 pv.delegated = pv
                     .delegated
-                    .checked_sub(&v.held)
+                    .checked_sub(&v.held.pooled())
                     .expect("child held is within parent's delegated");
                 pv.charged = pv
                     .charged
@@ -1721,9 +1813,10 @@ impl Core {
                 self.touched.vhms.push(p);
             }
             None => {
+                let pooled = v.held.pooled();
                 for r in Resource::ALL {
                     if r.kind() != ResourceKind::Budget {
-                        self.state.machine_free.0[r.index()] += v.held.get(r);
+                        self.state.machine_free.0[r.index()] += pooled.get(r);
                     }
                 }
                 self.state.root_names.remove(&v.name);
@@ -1826,8 +1919,15 @@ impl Core {
         let m = &self.genesis.machine;
         let caps = [
             u64::from(m.k.vcpu_slots),
-            u64::from(m.q.max_inflight_jobs),
-            u64::from(m.phi.max_inflight_jobs),
+            m.q.iter()
+                .map(|c| u64::from(c.max_inflight_jobs))
+                .sum::<u64>()
+                .max(1),
+            m.phi
+                .iter()
+                .map(|c| u64::from(c.max_inflight_jobs))
+                .sum::<u64>()
+                .max(1),
         ];
         self.scratch.clear();
         for &jid in &self.state.queues[d.index()] {
@@ -1930,14 +2030,19 @@ impl Core {
         if self.state.queues[Domain::Q.index()].is_empty() {
             return;
         }
-        let max = self.genesis.machine.q.max_inflight_jobs;
-        if self.state.q_inflight >= max {
+        let full = |st: &State, m: &Machine| {
+            st.q_inflight
+                .iter()
+                .zip(&m.q)
+                .all(|(n, c)| *n >= c.max_inflight_jobs)
+        };
+        if full(&self.state, &self.genesis.machine) {
             return;
         }
         self.order(Domain::Q);
         let mut any = false;
         for i in 0..self.scratch.len() {
-            if self.state.q_inflight >= max {
+            if full(&self.state, &self.genesis.machine) {
                 break;
             }
             let jid = self.scratch[i].1;
@@ -1945,6 +2050,12 @@ impl Core {
             let v = &self.state.vhms[&j.vhm];
             if v.q_busy {
                 continue;
+            }
+            let provider = self.q_provider_of(v);
+            if self.state.q_inflight[provider as usize]
+                >= self.genesis.machine.q[provider as usize].max_inflight_jobs
+            {
+                continue; // its provider is busy: backfill with jobs for other providers
             }
             let qubits = self.state.own_qubits(v);
             if qubits.is_empty() {
@@ -1954,12 +2065,13 @@ impl Core {
             let v = self.state.vhms.get_mut(&vid).expect("live");
             v.q_busy = true;
             v.service[1] += 1;
-            self.state.q_inflight += 1;
+            self.state.q_inflight[provider as usize] += 1;
             self.state.jobs.get_mut(&jid).expect("live").state = JobState::AwaitingCompletion;
             out.events.push(Event::JobDispatched { job: jid });
             out.effects.push(Effect::ExecuteQ {
                 job: jid,
                 vhm: vid,
+                provider,
                 qubits,
                 shots,
             });
@@ -1977,8 +2089,13 @@ impl Core {
         if self.state.queues[Domain::Phi.index()].is_empty() {
             return;
         }
-        let max = self.genesis.machine.phi.max_inflight_jobs;
-        if self.state.phi_inflight >= max {
+        let full = |st: &State, m: &Machine| {
+            st.phi_inflight
+                .iter()
+                .zip(&m.phi)
+                .all(|(n, c)| *n >= c.max_inflight_jobs)
+        };
+        if full(&self.state, &self.genesis.machine) {
             return;
         }
         self.order(Domain::Phi);
@@ -1986,7 +2103,7 @@ impl Core {
         let tick_ns = self.genesis.machine.tick_ns;
         let mut any = false;
         for i in 0..self.scratch.len() {
-            if self.state.phi_inflight >= max {
+            if full(&self.state, &self.genesis.machine) {
                 break;
             }
             let jid = self.scratch[i].1;
@@ -1994,6 +2111,12 @@ impl Core {
             let v = &self.state.vhms[&j.vhm];
             if v.phi_busy {
                 continue;
+            }
+            let provider = self.phi_provider_of(v);
+            if self.state.phi_inflight[provider as usize]
+                >= self.genesis.machine.phi[provider as usize].max_inflight_jobs
+            {
+                continue; // its mesh is busy: backfill with jobs for other meshes
             }
             let dur = j.cost.duration_ns;
             let Some(window) = v
@@ -2014,12 +2137,13 @@ impl Core {
             let v = self.state.vhms.get_mut(&vid).expect("live");
             v.phi_busy = true;
             v.service[2] += dur.div_ceil(tick_ns);
-            self.state.phi_inflight += 1;
+            self.state.phi_inflight[provider as usize] += 1;
             self.state.jobs.get_mut(&jid).expect("live").state = JobState::AwaitingCompletion;
             out.events.push(Event::JobDispatched { job: jid });
             out.effects.push(Effect::ExecutePhi {
                 job: jid,
                 vhm: vid,
+                provider,
                 region,
                 excluded,
                 window: window.id,

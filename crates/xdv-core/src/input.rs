@@ -250,7 +250,10 @@ pub enum Effect {
         job: JobId,
         /// The VHM.
         vhm: VhmId,
-        /// Physical qubits, ascending; logical qubit i is the i-th.
+        /// The Q provider (index into `Machine::q`).
+        provider: u32,
+        /// Physical qubits in the core's global numbering (`Layout::q_local` gives the provider's
+        /// own index), ascending; logical qubit i is the i-th.
         qubits: Vec<u32>,
         /// Shots.
         shots: u64,
@@ -261,7 +264,9 @@ pub enum Effect {
         job: JobId,
         /// The VHM.
         vhm: VhmId,
-        /// The region.
+        /// The Φ provider (index into `Machine::phi`).
+        provider: u32,
+        /// The region, in global modes (`Layout::phi_mode_offsets` gives the provider's first).
         region: PhiRegion,
         /// Parts of the region lent to nested VHMs, which the job must leave untouched.
         excluded: Vec<PhiRegion>,

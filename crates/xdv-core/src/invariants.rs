@@ -98,7 +98,7 @@ pub fn check_step(core: &Core, input: &Input, out: &Outcome) -> Result<(), Viola
         check_placement(core)?;
     }
     if t.windows {
-        check_windows(st)?;
+        check_windows(core)?;
     }
     if let (
         Input::Command {
@@ -147,11 +147,25 @@ pub fn check_step(core: &Core, input: &Input, out: &Outcome) -> Result<(), Viola
         }
     }
     let m = &core.genesis().machine;
-    if st.q_inflight > m.q.max_inflight_jobs || st.phi_inflight > m.phi.max_inflight_jobs {
+    let over_q = st
+        .q_inflight
+        .iter()
+        .zip(&m.q)
+        .any(|(n, c)| *n > c.max_inflight_jobs);
+    let over_phi = st
+        .phi_inflight
+        .iter()
+        .zip(&m.phi)
+        .any(|(n, c)| *n > c.max_inflight_jobs);
+    if over_q
+        || over_phi
+        || st.q_inflight.len() != m.q.len()
+        || st.phi_inflight.len() != m.phi.len()
+    {
         return fail(
             "jobs",
             format!(
-                "in flight Q {} / Φ {} exceeds the providers' limits",
+                "in flight Q {:?} / Φ {:?} exceeds the providers' limits",
                 st.q_inflight, st.phi_inflight
             ),
         );
@@ -167,7 +181,7 @@ pub fn check_full(core: &Core) -> Result<(), Violation> {
     }
     check_machine_accounting(core)?;
     check_placement(core)?;
-    check_windows(st)?;
+    check_windows(core)?;
     for cap in st.caps.caps.values() {
         check_narrowing(st, cap)?;
         if let crate::input::Principal::Vhm(v) = cap.holder {
@@ -260,7 +274,7 @@ fn check_vhm_accounting(st: &State, id: VhmId) -> Result<(), Violation> {
                 ),
             );
         }
-        lent = match lent.checked_add(&child.held) {
+        lent = match lent.checked_add(&child.held.pooled()) {
             Some(x) => x,
             None => {
                 return fail(
@@ -297,7 +311,7 @@ fn check_vhm_accounting(st: &State, id: VhmId) -> Result<(), Violation> {
         }
         // The parent's accounting includes this child; check it too.
         let plent = pv.children.iter().try_fold(ResourceVector::ZERO, |acc, c| {
-            acc.checked_add(&st.vhms[c].held)
+            acc.checked_add(&st.vhms[c].held.pooled())
         });
         if plent != Some(pv.delegated) {
             return fail(
@@ -324,7 +338,18 @@ fn check_machine_accounting(core: &Core) -> Result<(), Violation> {
         }
     }
     for r in Resource::ALL {
-        if r.kind() != ResourceKind::Budget && sum.get(r) != cap.get(r) {
+        // The Φ dimensions are not pooled: they stay at the machine's figure.
+        let expect = if r.is_dimension() {
+            cap.get(r).saturating_add(
+                st.vhms
+                    .values()
+                    .filter(|v| v.parent.is_none())
+                    .fold(0u64, |a, v| a.saturating_add(v.held.get(r))),
+            )
+        } else {
+            cap.get(r)
+        };
+        if r.kind() != ResourceKind::Budget && sum.get(r) != expect {
             return fail(
                 "quota",
                 format!(
@@ -345,9 +370,10 @@ fn check_placement(core: &Core) -> Result<(), Violation> {
     let m = &core.genesis().machine;
     let mut order: Vec<(u32, VhmId)> = st.vhms.values().map(|v| (v.depth, v.id)).collect();
     order.sort_unstable();
-    let w = m.phi.wavelength_channels;
-    let mut q_owner: Vec<Option<VhmId>> = vec![None; m.q.qubits as usize];
-    let mut phi_owner: Vec<Option<VhmId>> = vec![None; (m.phi.modes * w) as usize];
+    // The layout is recomputed from the machine, not taken from the core.
+    let layout = m.layout();
+    let mut q_owner: Vec<Option<VhmId>> = vec![None; layout.qubits() as usize];
+    let mut phi_owner: Vec<Option<VhmId>> = vec![None; layout.phi_cells()];
     for &(_, id) in &order {
         let v = &st.vhms[&id];
         if v.qubits.windows(2).any(|p| p[0] >= p[1]) {
@@ -365,6 +391,9 @@ fn check_placement(core: &Core) -> Result<(), Violation> {
                     v.qubits.len()
                 ),
             );
+        }
+        if let Some(why) = partition_defect(m, &layout, core.adjacency(), &v.qubits) {
+            return fail("placement", format!("{id}'s partition {why}"));
         }
         for &q in &v.qubits {
             let Some(slot) = q_owner.get_mut(q as usize) else {
@@ -393,8 +422,7 @@ fn check_placement(core: &Core) -> Result<(), Violation> {
             Some(r) => {
                 if u64::from(r.modes) != v.held.get(Resource::PhiModes)
                     || u64::from(r.channels) != v.held.get(Resource::WavelengthChannels)
-                    || r.mode_end() > m.phi.modes
-                    || r.channel_end() > w
+                    || layout.phi_provider_of(&r).is_none()
                 {
                     return fail(
                         "placement",
@@ -403,7 +431,7 @@ fn check_placement(core: &Core) -> Result<(), Violation> {
                 }
                 for mo in r.mode_start..r.mode_end() {
                     for c in r.channel_start..r.channel_end() {
-                        let slot = &mut phi_owner[(mo * w + c) as usize];
+                        let slot = &mut phi_owner[layout.phi_cell(mo, c)];
                         if *slot != v.parent {
                             return fail(
                                 "placement",
@@ -431,8 +459,13 @@ fn check_placement(core: &Core) -> Result<(), Violation> {
             "the Φ owner map disagrees with the VHMs' regions".into(),
         );
     }
-    if m.q.guard_qubits {
-        for (q, nbrs) in core.adjacency().iter().enumerate() {
+    let adjacency = core.adjacency();
+    for (d, c) in m.q.iter().enumerate() {
+        if !c.guard_qubits {
+            continue;
+        }
+        for q in layout.q_offsets[d]..layout.q_offsets[d + 1] {
+            let (q, nbrs) = (q as usize, &adjacency[q as usize]);
             let Some(a) = q_owner[q] else { continue };
             for &n in nbrs {
                 if let Some(b) = q_owner[n as usize] {
@@ -447,7 +480,52 @@ fn check_placement(core: &Core) -> Result<(), Violation> {
     Ok(())
 }
 
-fn check_windows(st: &State) -> Result<(), Violation> {
+/// Why a partition (sorted global qubits) is not a connected set on one provider, if it is not.
+fn partition_defect(
+    m: &crate::machine::Machine,
+    layout: &crate::machine::Layout,
+    adjacency: &[Vec<u32>],
+    qubits: &[u32],
+) -> Option<String> {
+    let (&first, &last) = (qubits.first()?, qubits.last()?);
+    if last >= layout.qubits() {
+        return Some(format!("names qubit {last}, which the machine lacks"));
+    }
+    let d = layout.q_provider(first);
+    if layout.q_provider(last) != d {
+        return Some(format!(
+            "spans two Q providers ({:?} and {:?})",
+            m.q[d].provider,
+            m.q[layout.q_provider(last)].provider
+        ));
+    }
+    if matches!(m.q[d].topology, crate::machine::Topology::AllToAll) {
+        return None;
+    }
+    let mut seen = vec![false; qubits.len()];
+    let mut stack = vec![0usize];
+    seen[0] = true;
+    while let Some(i) = stack.pop() {
+        for n in &adjacency[qubits[i] as usize] {
+            if let Ok(j) = qubits.binary_search(n) {
+                if !seen[j] {
+                    seen[j] = true;
+                    stack.push(j);
+                }
+            }
+        }
+    }
+    seen.iter().position(|s| !s).map(|i| {
+        format!(
+            "is not connected: qubit {} is cut off from qubit {first}",
+            qubits[i]
+        )
+    })
+}
+
+fn check_windows(core: &Core) -> Result<(), Violation> {
+    let st = core.state();
+    let layout = core.layout();
     let mut sorted: Vec<_> = st.windows.values().copied().collect();
     sorted.sort_unstable_by_key(|w| (w.start_ns, w.id));
     if st.windows_by_start.len() != sorted.len()
@@ -469,17 +547,21 @@ fn check_windows(st: &State) -> Result<(), Violation> {
                 format!("{} belongs to {}, which has stopped", w.id, w.vhm),
             );
         };
-        if v.windows.binary_search(&w.id).is_err() || v.region.is_none() {
+        let on_mesh = v
+            .region
+            .and_then(|r| layout.phi_provider_of(&r))
+            .is_some_and(|d| d as u32 == w.provider);
+        if v.windows.binary_search(&w.id).is_err() || !on_mesh {
             return fail(
                 "windows",
                 format!(
-                    "{} is not indexed under {} or it has no Φ region",
+                    "{} is not indexed under {}, or it is not on the mesh of its Φ region",
                     w.id, w.vhm
                 ),
             );
         }
         active.retain(|a| a.end_ns > w.start_ns);
-        for a in &active {
+        for a in active.iter().filter(|a| a.provider == w.provider) {
             let shared = a.vhm != w.vhm && v.contracts.binary_search(&a.vhm).is_ok();
             if !shared {
                 return fail("windows", format!("{} of {} ({}..{} ns) overlaps {} of {} ({}..{} ns) without a sharing contract", w.id, w.vhm, w.start_ns, w.end_ns, a.id, a.vhm, a.start_ns, a.end_ns));
@@ -646,11 +728,25 @@ fn check_effect(core: &Core, e: &Effect) -> Result<(), Violation> {
             }
         }
         Effect::ExecuteQ {
-            job, vhm, qubits, ..
+            job,
+            vhm,
+            provider,
+            qubits,
+            ..
         } => {
             let Some(v) = st.vhms.get(vhm) else {
                 return fail("isolation", format!("{job} dispatched for stopped {vhm}"));
             };
+            let layout = core.layout();
+            if qubits
+                .iter()
+                .any(|&q| q >= layout.qubits() || layout.q_provider(q) as u32 != *provider)
+            {
+                return fail(
+                    "isolation",
+                    format!("{job} of {vhm} names qubits {qubits:?} off its provider {provider}"),
+                );
+            }
             if qubits.is_empty()
                 || qubits
                     .iter()
@@ -665,6 +761,7 @@ fn check_effect(core: &Core, e: &Effect) -> Result<(), Violation> {
         Effect::ExecutePhi {
             job,
             vhm,
+            provider,
             region,
             excluded,
             window,
@@ -675,10 +772,12 @@ fn check_effect(core: &Core, e: &Effect) -> Result<(), Violation> {
             let Some(v) = st.vhms.get(vhm) else {
                 return fail("isolation", format!("{job} dispatched for stopped {vhm}"));
             };
-            if v.region != Some(*region) {
+            if v.region != Some(*region)
+                || core.layout().phi_provider_of(region) != Some(*provider as usize)
+            {
                 return fail(
                     "isolation",
-                    format!("{job} of {vhm} runs in {region}, not its region"),
+                    format!("{job} of {vhm} runs in {region} on mesh {provider}, not its region"),
                 );
             }
             let kids: Vec<_> = v
@@ -805,7 +904,11 @@ fn check_stopped(core: &Core, id: VhmId, stopped_before: &[VhmId]) -> Result<(),
 
 fn check_jobs(core: &Core) -> Result<(), Violation> {
     let st = core.state();
-    let (mut q, mut phi) = (0u32, 0u32);
+    let layout = core.layout();
+    let (mut q, mut phi) = (
+        vec![0u32; st.q_inflight.len()],
+        vec![0u32; st.phi_inflight.len()],
+    );
     for j in st.jobs.values() {
         let Some(v) = st.vhms.get(&j.vhm) else {
             return fail("stop", format!("{} belongs to stopped {}", j.id, j.vhm));
@@ -827,10 +930,24 @@ fn check_jobs(core: &Core) -> Result<(), Violation> {
             );
         }
         if j.state == JobState::AwaitingCompletion {
-            match j.domain {
-                Domain::Q => q += 1,
-                Domain::Phi => phi += 1,
-                Domain::K => {}
+            let slot = match j.domain {
+                Domain::Q => v
+                    .qubits
+                    .first()
+                    .and_then(|&x| q.get_mut(layout.q_provider(x))),
+                Domain::Phi => v
+                    .region
+                    .and_then(|r| phi.get_mut(layout.phi_provider(r.mode_start))),
+                Domain::K => continue,
+            };
+            match slot {
+                Some(n) => *n += 1,
+                None => {
+                    return fail(
+                        "jobs",
+                        format!("{} is in flight but its VHM holds no place to run it", j.id),
+                    )
+                }
             }
         }
     }
@@ -854,7 +971,7 @@ fn check_jobs(core: &Core) -> Result<(), Violation> {
         return fail(
             "jobs",
             format!(
-                "in-flight counters Q {} Φ {} disagree with the jobs (Q {q} Φ {phi})",
+                "in-flight counters Q {:?} Φ {:?} disagree with the jobs (Q {q:?} Φ {phi:?})",
                 st.q_inflight, st.phi_inflight
             ),
         );

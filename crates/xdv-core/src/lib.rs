@@ -20,5 +20,5 @@ pub use caps::{CapTable, CapView, Capability, Rights, Target, ROOT_CAP};
 pub use input::{
     Command, Effect, Event, Input, JobStatus, Outcome, Principal, Rejection, StopReason,
 };
-pub use machine::{DescriptionError, Machine};
+pub use machine::{DescriptionError, Layout, Machine, PhiCapacity, QCapacity, Topology};
 pub use model::*;

@@ -18,6 +18,8 @@ pub const WAVELENGTH_CHANNELS_MAX: u32 = 64;
 pub const VCPU_SLOTS_MAX: u32 = 4096;
 /// Most jobs a provider may run at once.
 pub const INFLIGHT_JOBS_MAX: u32 = 4096;
+/// Most providers of one domain (Q devices, Φ meshes) a machine may describe.
+pub const PROVIDERS_PER_DOMAIN_MAX: usize = 16;
 
 /// The embedded default description: an ideal, all-to-all 32-qubit simulator, a 64-mode ×
 /// 8-channel mesh and 8 vCPU slots.
@@ -54,11 +56,14 @@ pub struct KCapacity {
     pub memory_bytes: u64,
 }
 
-/// Q-domain capacity.
+/// Q-domain capacity of one provider (a device).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct QCapacity {
-    /// Provider name.
+    /// Provider name, unique among the machine's Q providers.
     pub provider: String,
+    /// A device description (noise, native gates, durations) for the runtime to load; the core
+    /// never reads it.
+    pub device: Option<String>,
     /// Physical qubits.
     pub qubits: u32,
     /// Coupling map.
@@ -70,11 +75,14 @@ pub struct QCapacity {
     pub max_inflight_jobs: u32,
 }
 
-/// Φ-domain capacity.
+/// Φ-domain capacity of one provider (a mesh).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PhiCapacity {
-    /// Provider name.
+    /// Provider name, unique among the machine's Φ providers.
     pub provider: String,
+    /// A device description (loss, phase noise, reconfiguration time) for the runtime to load;
+    /// the core never reads it.
+    pub device: Option<String>,
     /// Spatial modes.
     pub modes: u32,
     /// Wavelength channels.
@@ -87,17 +95,97 @@ pub struct PhiCapacity {
     pub max_inflight_jobs: u32,
 }
 
-/// A machine: one provider per domain and the length of a logical tick.
+/// A machine: the K provider, any number of Q and Φ providers (up to
+/// [`PROVIDERS_PER_DOMAIN_MAX`] each), and the length of a logical tick.
+///
+/// The core numbers qubits, Φ modes and Φ cells globally by concatenating the providers in
+/// declared order (see [`Layout`]); a partition or region always lies inside one provider.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Machine {
     /// Logical nanoseconds per tick.
     pub tick_ns: u64,
     /// K provider.
     pub k: KCapacity,
-    /// Q provider.
-    pub q: QCapacity,
-    /// Φ provider.
-    pub phi: PhiCapacity,
+    /// Q providers, in declared order.
+    pub q: Vec<QCapacity>,
+    /// Φ providers, in declared order.
+    pub phi: Vec<PhiCapacity>,
+}
+
+/// Where each provider's qubits, modes and Φ cells lie in the core's global numbering: provider
+/// `d`'s qubits are `q_offsets[d]..q_offsets[d + 1]`, its modes
+/// `phi_mode_offsets[d]..phi_mode_offsets[d + 1]`, and the cell of its local mode `m` and channel
+/// `c` is `phi_cell_offsets[d] + m · channels_d + c`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Layout {
+    /// Qubit offsets, one more than there are Q providers.
+    pub q_offsets: Vec<u32>,
+    /// Mode offsets, one more than there are Φ providers.
+    pub phi_mode_offsets: Vec<u32>,
+    /// Cell offsets, one more than there are Φ providers.
+    pub phi_cell_offsets: Vec<u32>,
+    /// Wavelength channels of each Φ provider.
+    pub phi_channels: Vec<u32>,
+}
+
+impl Layout {
+    /// Qubits of all Q providers together.
+    pub fn qubits(&self) -> u32 {
+        *self.q_offsets.last().unwrap_or(&0)
+    }
+
+    /// Modes of all Φ providers together.
+    pub fn phi_modes(&self) -> u32 {
+        *self.phi_mode_offsets.last().unwrap_or(&0)
+    }
+
+    /// Φ cells of all providers together.
+    pub fn phi_cells(&self) -> usize {
+        *self.phi_cell_offsets.last().unwrap_or(&0) as usize
+    }
+
+    /// The Q provider a global qubit belongs to (`qubit` < [`Layout::qubits`]).
+    pub fn q_provider(&self, qubit: u32) -> usize {
+        self.q_offsets.partition_point(|&o| o <= qubit) - 1
+    }
+
+    /// The provider-local index of a global qubit.
+    pub fn q_local(&self, qubit: u32) -> u32 {
+        qubit - self.q_offsets[self.q_provider(qubit)]
+    }
+
+    /// The Φ provider a global mode belongs to (`mode` < [`Layout::phi_modes`]).
+    pub fn phi_provider(&self, mode: u32) -> usize {
+        self.phi_mode_offsets.partition_point(|&o| o <= mode) - 1
+    }
+
+    /// The bounds of Φ provider `d`'s whole mesh as a region in global modes.
+    pub fn phi_bounds(&self, d: usize) -> crate::model::PhiRegion {
+        crate::model::PhiRegion {
+            mode_start: self.phi_mode_offsets[d],
+            modes: self.phi_mode_offsets[d + 1] - self.phi_mode_offsets[d],
+            channel_start: 0,
+            channels: self.phi_channels[d],
+        }
+    }
+
+    /// The global index of the Φ cell at global `mode` and `channel` (which must lie on the mode's
+    /// provider).
+    pub fn phi_cell(&self, mode: u32, channel: u32) -> usize {
+        let d = self.phi_provider(mode);
+        (self.phi_cell_offsets[d]
+            + (mode - self.phi_mode_offsets[d]) * self.phi_channels[d]
+            + channel) as usize
+    }
+
+    /// The Φ provider whose mesh contains the whole region, if one does.
+    pub fn phi_provider_of(&self, r: &crate::model::PhiRegion) -> Option<usize> {
+        if r.modes == 0 || r.mode_end() > self.phi_modes() {
+            return None;
+        }
+        let d = self.phi_provider(r.mode_start);
+        r.within(&self.phi_bounds(d)).then_some(d)
+    }
 }
 
 /// A description that could not be read: where, what, and how to fix it.
@@ -143,8 +231,8 @@ impl FloorCharBoundary for str {
 struct RawMachine {
     tick_ns: Spanned<u64>,
     k: RawK,
-    q: RawQ,
-    phi: RawPhi,
+    q: Option<Spanned<Vec<RawQ>>>,
+    phi: Option<Spanned<Vec<RawPhi>>>,
 }
 
 #[derive(Deserialize)]
@@ -158,7 +246,8 @@ struct RawK {
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawQ {
-    provider: String,
+    provider: Spanned<String>,
+    device: Option<String>,
     qubits: Spanned<u32>,
     topology: Spanned<String>,
     rows: Option<u32>,
@@ -171,7 +260,8 @@ struct RawQ {
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawPhi {
-    provider: String,
+    provider: Spanned<String>,
+    device: Option<String>,
     modes: Spanned<u32>,
     wavelength_channels: Spanned<u32>,
     thermal_budget_mw: u64,
@@ -203,11 +293,12 @@ impl Machine {
         };
         let raw: RawMachine = toml::from_str(text).map_err(|e| {
             let span = e.span().unwrap_or(0..0);
-            err(
-                span,
-                e.message().trim().to_string(),
-                "see docs/machine.md for the keys of a provider capacity description",
-            )
+            let hint = if e.message().contains("expected a sequence") {
+                "providers are arrays of tables: write [[q]] and [[phi]], one table per provider"
+            } else {
+                "see docs/machine.md for the keys of a provider capacity description"
+            };
+            err(span, e.message().trim().to_string(), hint)
         })?;
         let in_range = |v: &Spanned<u32>, lo: u32, hi: u32, what: &str| {
             let x = *v.get_ref();
@@ -236,33 +327,117 @@ impl Machine {
             ));
         }
         let vcpu_slots = in_range(&raw.k.vcpu_slots, 1, VCPU_SLOTS_MAX, "k.vcpu_slots")?;
-        let qubits = in_range(&raw.q.qubits, 1, QUBITS_MAX, "q.qubits")?;
-        let q_inflight = in_range(
-            &raw.q.max_inflight_jobs,
+        let name_ok = |name: &Spanned<String>, what: &str| {
+            let n = name.get_ref();
+            let ok = !n.is_empty()
+                && n.len() <= 64
+                && n.bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-' || b == b'.');
+            if ok {
+                Ok(n.clone())
+            } else {
+                Err(err(
+                    name.span(),
+                    format!("{what}.provider = {n:?} is not a valid provider name"),
+                    "a provider name is 1 to 64 characters of A-Z, a-z, 0-9, '_', '-' and '.'",
+                ))
+            }
+        };
+        let count_ok = |span: std::ops::Range<usize>, n: usize, what: &str| {
+            if n > PROVIDERS_PER_DOMAIN_MAX {
+                Err(err(
+                    span,
+                    format!("{n} {what} providers; at most {PROVIDERS_PER_DOMAIN_MAX} are allowed"),
+                    "describe fewer providers, or run several machines",
+                ))
+            } else {
+                Ok(())
+            }
+        };
+        let mut q = Vec::new();
+        if let Some(list) = raw.q {
+            count_ok(list.span(), list.get_ref().len(), "Q")?;
+            for rq in list.into_inner() {
+                let provider = name_ok(&rq.provider, "q")?;
+                if q.iter().any(|c: &QCapacity| c.provider == provider) {
+                    return Err(err(
+                        rq.provider.span(),
+                        format!("a Q provider named {provider:?} is already described"),
+                        "give every [[q]] provider its own name",
+                    ));
+                }
+                q.push(Self::q_from_raw(rq, provider, &err, &in_range)?);
+            }
+        }
+        let mut phi = Vec::new();
+        if let Some(list) = raw.phi {
+            count_ok(list.span(), list.get_ref().len(), "Φ")?;
+            for rp in list.into_inner() {
+                let provider = name_ok(&rp.provider, "phi")?;
+                if phi.iter().any(|c: &PhiCapacity| c.provider == provider) {
+                    return Err(err(
+                        rp.provider.span(),
+                        format!("a Φ provider named {provider:?} is already described"),
+                        "give every [[phi]] provider its own name",
+                    ));
+                }
+                let modes = in_range(&rp.modes, 1, PHI_MODES_MAX, "phi.modes")?;
+                let channels = in_range(
+                    &rp.wavelength_channels,
+                    1,
+                    WAVELENGTH_CHANNELS_MAX,
+                    "phi.wavelength_channels",
+                )?;
+                let max_inflight_jobs = in_range(
+                    &rp.max_inflight_jobs,
+                    1,
+                    INFLIGHT_JOBS_MAX,
+                    "phi.max_inflight_jobs",
+                )?;
+                phi.push(PhiCapacity {
+                    provider,
+                    device: rp.device,
+                    modes,
+                    wavelength_channels: channels,
+                    thermal_budget_mw: rp.thermal_budget_mw,
+                    optical_bandwidth_mhz: rp.optical_bandwidth_mhz,
+                    max_inflight_jobs,
+                });
+            }
+        }
+        Ok(Machine {
+            tick_ns: *raw.tick_ns.get_ref(),
+            k: KCapacity {
+                vcpu_slots,
+                fuel_per_slice: *raw.k.fuel_per_slice.get_ref(),
+                memory_bytes: raw.k.memory_bytes,
+            },
+            q,
+            phi,
+        })
+    }
+
+    /// One `[[q]]` table: ranges, topology and guard qubits.
+    fn q_from_raw(
+        rq: RawQ,
+        provider: String,
+        err: &impl Fn(std::ops::Range<usize>, String, &str) -> DescriptionError,
+        in_range: &impl Fn(&Spanned<u32>, u32, u32, &str) -> Result<u32, DescriptionError>,
+    ) -> Result<QCapacity, DescriptionError> {
+        let qubits = in_range(&rq.qubits, 1, QUBITS_MAX, "q.qubits")?;
+        let max_inflight_jobs = in_range(
+            &rq.max_inflight_jobs,
             1,
             INFLIGHT_JOBS_MAX,
             "q.max_inflight_jobs",
         )?;
-        let modes = in_range(&raw.phi.modes, 1, PHI_MODES_MAX, "phi.modes")?;
-        let channels = in_range(
-            &raw.phi.wavelength_channels,
-            1,
-            WAVELENGTH_CHANNELS_MAX,
-            "phi.wavelength_channels",
-        )?;
-        let phi_inflight = in_range(
-            &raw.phi.max_inflight_jobs,
-            1,
-            INFLIGHT_JOBS_MAX,
-            "phi.max_inflight_jobs",
-        )?;
-        let topo_span = raw.q.topology.span();
-        let topology = match raw.q.topology.get_ref().as_str() {
+        let topo_span = rq.topology.span();
+        let topology = match rq.topology.get_ref().as_str() {
             "all-to-all" => Topology::AllToAll,
             "line" => Topology::Line,
             "ring" => Topology::Ring,
             "grid" => {
-                let (Some(rows), Some(cols)) = (raw.q.rows, raw.q.cols) else {
+                let (Some(rows), Some(cols)) = (rq.rows, rq.cols) else {
                     return Err(err(
                         topo_span,
                         "topology = \"grid\" needs q.rows and q.cols".into(),
@@ -279,7 +454,7 @@ impl Machine {
                 Topology::Grid { rows, cols }
             }
             "explicit" => {
-                let Some(pairs) = raw.q.coupling else {
+                let Some(pairs) = rq.coupling else {
                     return Err(err(
                         topo_span,
                         "topology = \"explicit\" needs q.coupling".into(),
@@ -325,7 +500,7 @@ impl Machine {
             }
         };
         let all_to_all = matches!(topology, Topology::AllToAll);
-        let guard_qubits = raw.q.guard_qubits.unwrap_or(!all_to_all);
+        let guard_qubits = rq.guard_qubits.unwrap_or(!all_to_all);
         if guard_qubits && all_to_all {
             return Err(err(
                 topo_span,
@@ -334,62 +509,82 @@ impl Machine {
                 "set guard_qubits = false, or describe the real coupling map",
             ));
         }
-        Ok(Machine {
-            tick_ns: *raw.tick_ns.get_ref(),
-            k: KCapacity {
-                vcpu_slots,
-                fuel_per_slice: *raw.k.fuel_per_slice.get_ref(),
-                memory_bytes: raw.k.memory_bytes,
-            },
-            q: QCapacity {
-                provider: raw.q.provider,
-                qubits,
-                topology,
-                guard_qubits,
-                max_inflight_jobs: q_inflight,
-            },
-            phi: PhiCapacity {
-                provider: raw.phi.provider,
-                modes,
-                wavelength_channels: channels,
-                thermal_budget_mw: raw.phi.thermal_budget_mw,
-                optical_bandwidth_mhz: raw.phi.optical_bandwidth_mhz,
-                max_inflight_jobs: phi_inflight,
-            },
+        Ok(QCapacity {
+            provider,
+            device: rq.device,
+            qubits,
+            topology,
+            guard_qubits,
+            max_inflight_jobs,
         })
     }
 
-    /// The coupling map as sorted adjacency lists (empty for all-to-all, which is implicit).
+    /// The global numbering of qubits, modes and Φ cells.
+    pub fn layout(&self) -> Layout {
+        let mut q_offsets = vec![0u32];
+        for c in &self.q {
+            q_offsets.push(q_offsets[q_offsets.len() - 1] + c.qubits);
+        }
+        let (mut modes, mut cells) = (vec![0u32], vec![0u32]);
+        for c in &self.phi {
+            modes.push(modes[modes.len() - 1] + c.modes);
+            cells.push(cells[cells.len() - 1] + c.modes * c.wavelength_channels);
+        }
+        Layout {
+            q_offsets,
+            phi_mode_offsets: modes,
+            phi_cell_offsets: cells,
+            phi_channels: self.phi.iter().map(|c| c.wavelength_channels).collect(),
+        }
+    }
+
+    /// The index of the Q provider with this name.
+    pub fn q_provider(&self, name: &str) -> Option<usize> {
+        self.q.iter().position(|c| c.provider == name)
+    }
+
+    /// The index of the Φ provider with this name.
+    pub fn phi_provider(&self, name: &str) -> Option<usize> {
+        self.phi.iter().position(|c| c.provider == name)
+    }
+
+    /// The coupling maps of all Q providers as sorted adjacency lists over global qubits. Qubits
+    /// of an all-to-all provider have empty lists (their coupling is implicit; see
+    /// [`QCapacity::topology`]); no list crosses from one provider to another.
     pub fn adjacency(&self) -> Vec<Vec<u32>> {
-        let n = self.q.qubits as usize;
-        let mut adj = vec![Vec::new(); n];
-        let mut add = |a: u32, b: u32| {
-            adj[a as usize].push(b);
-            adj[b as usize].push(a);
-        };
-        match &self.q.topology {
-            Topology::AllToAll => return adj,
-            Topology::Line => (1..n as u32).for_each(|i| add(i - 1, i)),
-            Topology::Ring => {
-                (1..n as u32).for_each(|i| add(i - 1, i));
-                if n > 2 {
-                    add(n as u32 - 1, 0);
+        let mut adj = Vec::new();
+        for c in &self.q {
+            let base = adj.len() as u32;
+            let n = c.qubits as usize;
+            adj.resize(adj.len() + n, Vec::new());
+            let mut add = |a: u32, b: u32| {
+                adj[(base + a) as usize].push(base + b);
+                adj[(base + b) as usize].push(base + a);
+            };
+            match &c.topology {
+                Topology::AllToAll => continue,
+                Topology::Line => (1..n as u32).for_each(|i| add(i - 1, i)),
+                Topology::Ring => {
+                    (1..n as u32).for_each(|i| add(i - 1, i));
+                    if n > 2 {
+                        add(n as u32 - 1, 0);
+                    }
                 }
-            }
-            Topology::Grid { rows, cols } => {
-                for r in 0..*rows {
-                    for c in 0..*cols {
-                        let i = r * cols + c;
-                        if c + 1 < *cols {
-                            add(i, i + 1);
-                        }
-                        if r + 1 < *rows {
-                            add(i, i + cols);
+                Topology::Grid { rows, cols } => {
+                    for r in 0..*rows {
+                        for col in 0..*cols {
+                            let i = r * cols + col;
+                            if col + 1 < *cols {
+                                add(i, i + 1);
+                            }
+                            if r + 1 < *rows {
+                                add(i, i + cols);
+                            }
                         }
                     }
                 }
+                Topology::Explicit(pairs) => pairs.iter().for_each(|[a, b]| add(*a, *b)),
             }
-            Topology::Explicit(pairs) => pairs.iter().for_each(|[a, b]| add(*a, *b)),
         }
         for l in &mut adj {
             l.sort_unstable();
@@ -403,18 +598,26 @@ impl Machine {
     pub fn capacity(&self) -> crate::model::ResourceVector {
         use crate::model::{Resource, ResourceVector};
         let mut v = ResourceVector::UNLIMITED;
+        let sum = |f: &dyn Fn(&PhiCapacity) -> u64| {
+            self.phi
+                .iter()
+                .fold(0u64, |acc, c| acc.saturating_add(f(c)))
+        };
         v.set(Resource::VcpuSlots, u64::from(self.k.vcpu_slots));
         v.set(Resource::MemoryBytes, self.k.memory_bytes);
-        v.set(Resource::LogicalQubits, u64::from(self.q.qubits));
-        v.set(Resource::PhiModes, u64::from(self.phi.modes));
+        v.set(
+            Resource::LogicalQubits,
+            self.q.iter().map(|c| u64::from(c.qubits)).sum(),
+        );
+        v.set(Resource::PhiModes, sum(&|c| u64::from(c.modes)));
         v.set(
             Resource::WavelengthChannels,
-            u64::from(self.phi.wavelength_channels),
+            sum(&|c| u64::from(c.wavelength_channels)),
         );
-        v.set(Resource::ThermalBudgetMw, self.phi.thermal_budget_mw);
+        v.set(Resource::ThermalBudgetMw, sum(&|c| c.thermal_budget_mw));
         v.set(
             Resource::OpticalBandwidthMhz,
-            self.phi.optical_bandwidth_mhz,
+            sum(&|c| c.optical_bandwidth_mhz),
         );
         v
     }
@@ -439,8 +642,9 @@ mod tests {
     #[test]
     fn default_description_parses() {
         let m = Machine::default_machine();
-        assert_eq!(m.q.topology, Topology::AllToAll);
-        assert!(!m.q.guard_qubits);
+        assert_eq!(m.q.len(), 1);
+        assert_eq!(m.q[0].topology, Topology::AllToAll);
+        assert!(!m.q[0].guard_qubits);
     }
 
     fn check_err(text: &str, line: usize, column: usize, needle: &str) {
@@ -449,7 +653,7 @@ mod tests {
         assert!(e.message.contains(needle), "{e}");
     }
 
-    const BASE: &str = "tick_ns = 1000\n[k]\nvcpu_slots = 2\nfuel_per_slice = 10\nmemory_bytes = 100\n[phi]\nprovider = \"p\"\nmodes = 4\nwavelength_channels = 2\nthermal_budget_mw = 5\noptical_bandwidth_mhz = 5\nmax_inflight_jobs = 1\n[q]\nprovider = \"s\"\nmax_inflight_jobs = 1\n";
+    const BASE: &str = "tick_ns = 1000\n[k]\nvcpu_slots = 2\nfuel_per_slice = 10\nmemory_bytes = 100\n[[phi]]\nprovider = \"p\"\nmodes = 4\nwavelength_channels = 2\nthermal_budget_mw = 5\noptical_bandwidth_mhz = 5\nmax_inflight_jobs = 1\n[[q]]\nprovider = \"s\"\nmax_inflight_jobs = 1\n";
 
     #[test]
     fn errors_name_line_and_column() {
@@ -495,12 +699,61 @@ mod tests {
         let adj = m.adjacency();
         assert_eq!(adj[0], vec![1, 3]);
         assert_eq!(adj[4], vec![1, 3, 5]);
-        assert!(m.q.guard_qubits);
+        assert!(m.q[0].guard_qubits);
         let m = Machine::from_toml(
             &format!("{BASE}qubits = 3\ntopology = \"explicit\"\ncoupling = [[2, 0], [1, 0]]\n"),
             "m",
         )
         .unwrap();
         assert_eq!(m.adjacency()[0], vec![1, 2]);
+    }
+
+    #[test]
+    fn several_providers_are_numbered_globally() {
+        let text = format!(
+            "{BASE}qubits = 4\ntopology = \"line\"\n[[q]]\nprovider = \"t\"\nqubits = 3\ntopology = \"all-to-all\"\nmax_inflight_jobs = 2\n[[phi]]\nprovider = \"p2\"\nmodes = 3\nwavelength_channels = 5\nthermal_budget_mw = 1\noptical_bandwidth_mhz = 1\nmax_inflight_jobs = 1\n"
+        );
+        let m = Machine::from_toml(&text, "m").unwrap();
+        let l = m.layout();
+        assert_eq!(l.q_offsets, vec![0, 4, 7]);
+        assert_eq!((l.q_provider(3), l.q_provider(4), l.q_local(6)), (0, 1, 2));
+        assert_eq!(l.phi_mode_offsets, vec![0, 4, 7]);
+        assert_eq!(l.phi_cell_offsets, vec![0, 8, 23]);
+        assert_eq!(l.phi_cell(5, 3), 8 + 5 + 3);
+        assert_eq!(m.q_provider("t"), Some(1));
+        let adj = m.adjacency();
+        assert_eq!(adj.len(), 7);
+        assert_eq!(adj[3], vec![2]);
+        assert!(adj[4].is_empty(), "all-to-all is implicit");
+        let cap = m.capacity();
+        assert_eq!(cap.get(crate::model::Resource::LogicalQubits), 7);
+        let straddle = crate::model::PhiRegion {
+            mode_start: 3,
+            modes: 2,
+            channel_start: 0,
+            channels: 1,
+        };
+        assert_eq!(l.phi_provider_of(&straddle), None);
+        let inside = crate::model::PhiRegion {
+            mode_start: 4,
+            modes: 3,
+            channel_start: 2,
+            channels: 3,
+        };
+        assert_eq!(l.phi_provider_of(&inside), Some(1));
+        // Duplicate names are refused at the second name.
+        let dup = format!("{BASE}qubits = 4\ntopology = \"line\"\n[[q]]\nprovider = \"s\"\nqubits = 3\ntopology = \"line\"\nmax_inflight_jobs = 1\n");
+        check_err(&dup, 19, 12, "already described");
+        // The single-table form of earlier versions gets a hint to the array form.
+        let e = Machine::from_toml(&BASE.replace("[[q]]", "[q]"), "m").unwrap_err();
+        assert!(e.hint.contains("[[q]]"), "{e}");
+        // A machine may have no Q or Φ provider at all.
+        let none = Machine::from_toml(
+            "tick_ns = 1\n[k]\nvcpu_slots = 1\nfuel_per_slice = 1\nmemory_bytes = 1\n",
+            "m",
+        )
+        .unwrap();
+        assert!(none.q.is_empty() && none.phi.is_empty());
+        assert_eq!(none.layout().qubits(), 0);
     }
 }

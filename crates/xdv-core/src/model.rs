@@ -137,6 +137,15 @@ impl Resource {
         }
     }
 
+    /// True for the two sides of a Φ region (modes and wavelength channels). They describe the
+    /// shape of a placed rectangle, not an amount drawn from a pool: two tenants may use the same
+    /// channels on different modes, and two nested VHMs may split their parent's rectangle either
+    /// way. Placement alone decides whether a rectangle fits; pooled accounting (what the machine
+    /// has free, what a parent lent) leaves them out.
+    pub fn is_dimension(self) -> bool {
+        matches!(self, Resource::PhiModes | Resource::WavelengthChannels)
+    }
+
     /// How the resource is held.
     pub fn kind(self) -> ResourceKind {
         match self {
@@ -235,6 +244,18 @@ impl ResourceVector {
         out
     }
 
+    /// The same vector with the dimension resources ([`Resource::is_dimension`]) set to zero:
+    /// what pooled accounting counts.
+    pub fn pooled(&self) -> ResourceVector {
+        let mut out = *self;
+        for r in Resource::ALL {
+            if r.is_dimension() {
+                out.set(r, 0);
+            }
+        }
+        out
+    }
+
     /// True when every component is zero.
     pub fn is_zero(&self) -> bool {
         self.0.iter().all(|&x| x == 0)
@@ -255,6 +276,9 @@ pub struct KSpec {
 /// The quantum part of a VHM, V_Q.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct QSpec {
+    /// The Q provider to place on, by name; `None` takes the first provider (in the machine's
+    /// order) with room. A nested VHM is always placed on its parent's provider.
+    pub provider: Option<String>,
     /// Logical qubits, placed on a connected partition of the provider's coupling map.
     pub logical_qubits: u32,
     /// Shot budget.
@@ -266,6 +290,9 @@ pub struct QSpec {
 /// The phase part of a VHM, V_Φ.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PhiSpec {
+    /// The Φ provider to place on, by name; `None` takes the first provider (in the machine's
+    /// order) with room. A nested VHM is always placed on its parent's provider.
+    pub provider: Option<String>,
     /// Spatial modes, placed as a contiguous range of the mesh.
     pub modes: u32,
     /// Wavelength channels, placed as a contiguous range.

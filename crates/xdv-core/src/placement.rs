@@ -6,39 +6,40 @@
 
 use crate::model::PhiRegion;
 
-/// Finds `n` connected qubits among those `eligible` says yes to.
+/// Finds `n` connected qubits of one provider (the global qubits in `range`) among those
+/// `eligible` says yes to.
 ///
-/// With `adjacency` empty the coupling is all-to-all and the first `n` eligible qubits are taken.
-/// Otherwise a breadth-first search grows from each eligible start in ascending order, visiting
-/// neighbours in ascending order, and the first search that reaches `n` qubits wins. The result is
-/// sorted ascending.
+/// With `all_to_all` the provider's coupling is complete and the first `n` eligible qubits are
+/// taken. Otherwise a breadth-first search over `adjacency` (global qubit lists, which never leave
+/// the provider) grows from each eligible start in ascending order, visiting neighbours in
+/// ascending order, and the first search that reaches `n` qubits wins. The result is sorted
+/// ascending.
 pub fn find_partition(
-    qubits: u32,
+    range: std::ops::Range<u32>,
     adjacency: &[Vec<u32>],
+    all_to_all: bool,
     n: u32,
     eligible: impl Fn(u32) -> bool,
 ) -> Option<Vec<u32>> {
     if n == 0 {
         return Some(Vec::new());
     }
-    if adjacency.is_empty() {
-        let picked: Vec<u32> = (0..qubits)
-            .filter(|&q| eligible(q))
-            .take(n as usize)
-            .collect();
+    if all_to_all {
+        let picked: Vec<u32> = range.filter(|&q| eligible(q)).take(n as usize).collect();
         return (picked.len() == n as usize).then_some(picked);
     }
-    let mut stamp = vec![u32::MAX; qubits as usize];
+    let base = range.start;
+    let mut stamp = vec![u32::MAX; range.len()];
     let mut queue: Vec<u32> = Vec::with_capacity(n as usize);
-    for start in 0..qubits {
-        if stamp[start as usize] != u32::MAX || !eligible(start) {
+    for start in range {
+        if stamp[(start - base) as usize] != u32::MAX || !eligible(start) {
             continue;
         }
         // Qubits reached from an earlier start belong to a component too small for n, so they
         // are marked and never searched again.
         queue.clear();
         queue.push(start);
-        stamp[start as usize] = start;
+        stamp[(start - base) as usize] = start;
         let mut head = 0;
         while head < queue.len() && queue.len() < n as usize {
             let q = queue[head];
@@ -47,8 +48,8 @@ pub fn find_partition(
                 if queue.len() == n as usize {
                     break;
                 }
-                if stamp[nb as usize] == u32::MAX && eligible(nb) {
-                    stamp[nb as usize] = start;
+                if stamp[(nb - base) as usize] == u32::MAX && eligible(nb) {
+                    stamp[(nb - base) as usize] = start;
                     queue.push(nb);
                 }
             }
@@ -132,12 +133,37 @@ mod tests {
     fn partition_is_connected_first_fit() {
         let adj = line(8);
         // qubit 2 is taken: the first connected run of 3 is 3,4,5.
-        assert_eq!(find_partition(8, &adj, 3, |q| q != 2), Some(vec![3, 4, 5]));
-        assert_eq!(find_partition(8, &adj, 2, |q| q != 2), Some(vec![0, 1]));
-        assert_eq!(find_partition(8, &adj, 5, |q| q != 2 && q != 6), None);
         assert_eq!(
-            find_partition(8, &[], 3, |q| q % 2 == 0),
+            find_partition(0..8, &adj, false, 3, |q| q != 2),
+            Some(vec![3, 4, 5])
+        );
+        assert_eq!(
+            find_partition(0..8, &adj, false, 2, |q| q != 2),
+            Some(vec![0, 1])
+        );
+        assert_eq!(
+            find_partition(0..8, &adj, false, 5, |q| q != 2 && q != 6),
+            None
+        );
+        assert_eq!(
+            find_partition(0..8, &[], true, 3, |q| q % 2 == 0),
             Some(vec![0, 2, 4])
+        );
+    }
+
+    #[test]
+    fn partition_stays_inside_its_provider() {
+        // Two providers: a line of 4 (qubits 0..4) and all-to-all 4 (qubits 4..8).
+        let mut adj = line(4);
+        adj.extend(std::iter::repeat_n(Vec::new(), 4));
+        assert_eq!(
+            find_partition(4..8, &adj, true, 3, |q| q != 5),
+            Some(vec![4, 6, 7])
+        );
+        assert_eq!(find_partition(0..4, &adj, false, 5, |_| true), None);
+        assert_eq!(
+            find_partition(0..4, &adj, false, 2, |q| q >= 2),
+            Some(vec![2, 3])
         );
     }
 

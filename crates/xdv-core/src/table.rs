@@ -23,6 +23,8 @@ pub struct ResourceRow {
     pub name: String,
     /// The domain.
     pub domain: Domain,
+    /// The provider it is held on (Q and Φ resources of a placed VHM), by name.
+    pub provider: Option<String>,
     /// The resource (its name carries the unit).
     pub resource: Resource,
     /// The amount held (including what is lent to nested VHMs).
@@ -38,9 +40,25 @@ pub struct ResourceRow {
 /// The table, ordered by VHM id, then resource, then window id.
 pub fn resource_table(core: &Core) -> Vec<ResourceRow> {
     let st = core.state();
-    let tick_ns = core.genesis().machine.tick_ns;
+    let machine = &core.genesis().machine;
+    let layout = core.layout();
+    let tick_ns = machine.tick_ns;
     let mut rows = Vec::new();
     for v in st.vhms.values() {
+        let q_provider = v
+            .qubits
+            .first()
+            .map(|&q| machine.q[layout.q_provider(q)].provider.clone());
+        let phi_provider = v.region.map(|r| {
+            machine.phi[layout.phi_provider(r.mode_start)]
+                .provider
+                .clone()
+        });
+        let provider_of = |d: Domain| match d {
+            Domain::K => None,
+            Domain::Q => q_provider.clone(),
+            Domain::Phi => phi_provider.clone(),
+        };
         let interval = Interval {
             start_ns: v.created_tick.saturating_mul(tick_ns),
             end_ns: v.deadline_tick.map(|d| d.saturating_mul(tick_ns)),
@@ -54,6 +72,7 @@ pub fn resource_table(core: &Core) -> Vec<ResourceRow> {
                 vhm: v.id,
                 name: v.name.clone(),
                 domain: r.domain(),
+                provider: provider_of(r.domain()),
                 resource: r,
                 amount,
                 consumed: v.charged.get(r),
@@ -67,6 +86,7 @@ pub fn resource_table(core: &Core) -> Vec<ResourceRow> {
                 vhm: v.id,
                 name: v.name.clone(),
                 domain: Domain::Phi,
+                provider: Some(machine.phi[w.provider as usize].provider.clone()),
                 resource: Resource::CoherenceWindowNs,
                 amount: w.end_ns - w.start_ns,
                 consumed: w.end_ns - w.start_ns,

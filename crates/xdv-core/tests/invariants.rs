@@ -21,13 +21,13 @@ tick_ns = 1000
 vcpu_slots = 4
 fuel_per_slice = 100
 memory_bytes = 4096
-[q]
+[[q]]
 provider = "test"
 qubits = 8
 topology = "line"
 guard_qubits = true
 max_inflight_jobs = 2
-[phi]
+[[phi]]
 provider = "test"
 modes = 8
 wavelength_channels = 4
@@ -43,7 +43,7 @@ tick_ns = 1000
 vcpu_slots = 4
 fuel_per_slice = 100
 memory_bytes = 4096
-[q]
+[[q]]
 provider = "test"
 qubits = 16
 topology = "grid"
@@ -51,7 +51,7 @@ rows = 4
 cols = 4
 guard_qubits = true
 max_inflight_jobs = 2
-[phi]
+[[phi]]
 provider = "test"
 modes = 4
 wavelength_channels = 2
@@ -267,6 +267,7 @@ fn with_k(mut s: VhmSpec, vcpus: u32, fuel_units: u64) -> VhmSpec {
 
 fn with_q(mut s: VhmSpec, logical_qubits: u32, shots: u64) -> VhmSpec {
     s.q = Some(QSpec {
+        provider: None,
         logical_qubits,
         shots,
         error_budget_ppm: 10 * shots,
@@ -276,6 +277,7 @@ fn with_q(mut s: VhmSpec, logical_qubits: u32, shots: u64) -> VhmSpec {
 
 fn with_phi(mut s: VhmSpec, modes: u32, channels: u32, window_ns: u64) -> VhmSpec {
     s.phi = Some(PhiSpec {
+        provider: None,
         modes,
         wavelength_channels: channels,
         coherence_window_ns: window_ns,
@@ -1770,8 +1772,8 @@ fn faults_reclaim_everything() {
     }
     // Dispatch some of them.
     h.ok(&tick(1));
-    assert!(h.core.state().q_inflight > 0);
-    assert!(h.core.state().phi_inflight > 0);
+    assert!(h.core.state().q_inflight[0] > 0);
+    assert!(h.core.state().phi_inflight[0] > 0);
     let a1_qubits = h.vhm(a1).qubits.clone();
 
     // A nested fault returns the child's placements to its parent.
@@ -1806,7 +1808,10 @@ fn faults_reclaim_everything() {
     assert!(st.phi_owner.iter().all(Option::is_none));
     assert!(st.jobs.is_empty());
     assert!(st.queues.iter().all(Vec::is_empty));
-    assert_eq!((st.q_inflight, st.phi_inflight), (0, 0));
+    assert_eq!(
+        (&st.q_inflight[..], &st.phi_inflight[..]),
+        (&[0][..], &[0][..])
+    );
     assert!(st.channels.is_empty());
     assert!(st.windows.is_empty() && st.windows_by_start.is_empty());
     assert!(st.root_names.is_empty());
@@ -1965,6 +1970,7 @@ fn checker_fails_on_overlapping_windows() {
     let w = Window {
         id,
         vhm: b,
+        provider: 0,
         start_ns: wa.start_ns + 1,
         end_ns: wa.end_ns + 1,
     };
@@ -2063,7 +2069,7 @@ fn checker_fails_on_an_open_channel_without_its_endpoint_capability() {
 #[test]
 fn checker_fails_on_job_bookkeeping_that_disagrees() {
     let (mut h, _, _, _) = populated();
-    h.core.state_mut_for_tests().q_inflight += 1;
+    h.core.state_mut_for_tests().q_inflight[0] += 1;
     assert_eq!(violated(&h.core).rule, "jobs");
 
     let (mut h, a, _, _) = populated();
@@ -2145,6 +2151,7 @@ fn step_checker_fails_on_forged_outcomes() {
         effects: vec![Effect::ExecuteQ {
             job: JobId(0),
             vhm: a,
+            provider: 0,
             qubits: h.vhm(b).qubits.clone(),
             shots: 1,
         }],
@@ -2221,4 +2228,233 @@ fn a_job_needs_resources_the_vhm_has_not_lent_away() {
             cost: shots,
         },
     ));
+}
+
+// ----- several providers per domain, and Φ regions as rectangles -------------------------------
+
+/// Two Q devices (a 6-qubit line with guards, a 3-qubit all-to-all) and two meshes (4 × 2, 2 × 1).
+const TWO_EACH: &str = r#"
+tick_ns = 1000
+[k]
+vcpu_slots = 4
+fuel_per_slice = 100
+memory_bytes = 4096
+[[q]]
+provider = "line"
+qubits = 6
+topology = "line"
+max_inflight_jobs = 1
+[[q]]
+provider = "a2a"
+qubits = 3
+topology = "all-to-all"
+max_inflight_jobs = 1
+[[phi]]
+provider = "big"
+modes = 4
+wavelength_channels = 2
+thermal_budget_mw = 100
+optical_bandwidth_mhz = 1000
+max_inflight_jobs = 1
+[[phi]]
+provider = "small"
+modes = 2
+wavelength_channels = 1
+thermal_budget_mw = 100
+optical_bandwidth_mhz = 1000
+max_inflight_jobs = 1
+"#;
+
+fn on_q(mut s: VhmSpec, provider: &str) -> VhmSpec {
+    s.q.as_mut().expect("a Q part").provider = Some(provider.into());
+    s
+}
+
+fn on_phi(mut s: VhmSpec, provider: &str) -> VhmSpec {
+    s.phi.as_mut().expect("a Φ part").provider = Some(provider.into());
+    s
+}
+
+#[test]
+fn phi_tenants_may_use_the_same_channels_on_different_modes() {
+    // Each tenant takes every channel of a 2-mode slice of the 8 × 4 mesh: channels are a side of
+    // a rectangle, not a pool, so all four fit and a fifth finds no room.
+    let mut h = H::new(LINE8);
+    let mut regions = Vec::new();
+    for name in ["a", "b", "c", "d"] {
+        let v = h.root(with_phi(empty(name), 2, 4, 1000));
+        regions.push(h.vhm(v).region.expect("placed"));
+    }
+    for (i, r) in regions.iter().enumerate() {
+        assert_eq!((r.mode_start, r.modes, r.channels), (2 * i as u32, 2, 4));
+    }
+    let r = h.reject(&op(Command::CreateVhm {
+        spec: with_phi(empty("e"), 1, 1, 1000),
+    }));
+    assert_eq!(variant(&r), "NoPlacement", "{r:?}");
+}
+
+#[test]
+fn nested_vhms_may_split_their_parents_rectangle_by_channel() {
+    let mut h = H::new(LINE8);
+    let mut spec = with_phi(empty("a"), 4, 4, 4000);
+    let p = spec.phi.as_mut().unwrap();
+    (p.thermal_budget_mw, p.optical_bandwidth_mhz) = (40, 400);
+    let a = h.root(spec);
+    // Two children with the parent's full width in modes, two channels each.
+    let c1 = h.nested(a, with_phi(empty("c1"), 4, 2, 1000));
+    let c2 = h.nested(a, with_phi(empty("c2"), 4, 2, 1000));
+    let (r1, r2) = (h.vhm(c1).region.unwrap(), h.vhm(c2).region.unwrap());
+    assert!(!r1.overlaps(&r2), "{r1} and {r2}");
+    let pa = h.vhm(a).region.unwrap();
+    assert!(r1.within(&pa) && r2.within(&pa));
+    // A third finds no free cell inside the parent.
+    let r = h.reject(&h.as_self(
+        a,
+        Command::CreateNested {
+            parent: a,
+            spec: with_phi(empty("c3"), 1, 1, 100),
+        },
+    ));
+    assert_eq!(variant(&r), "NoPlacement", "{r:?}");
+    // Terminating one child frees exactly its cells for a new one.
+    h.ok(&h.as_self(a, Command::Terminate { vhm: c1 }));
+    let c3 = h.nested(a, with_phi(empty("c3"), 4, 2, 100));
+    assert_eq!(h.vhm(c3).region.unwrap(), r1);
+}
+
+#[test]
+fn vhms_are_placed_on_the_provider_they_name_or_the_first_with_room() {
+    let mut h = H::new(TWO_EACH);
+    let layout = h.core.layout().clone();
+    // Named: on the all-to-all device (global qubits 6..9).
+    let a = h.root(on_q(q("a", 2), "a2a"));
+    assert_eq!(h.vhm(a).qubits, vec![6, 7]);
+    // Unnamed: the first provider with room, the line.
+    let b = h.root(q("b", 4));
+    assert_eq!(h.vhm(b).qubits, vec![0, 1, 2, 3]);
+    // The line has no room left for 2 (guard qubit 4, then only qubit 5), the all-to-all has
+    // one qubit: no provider can take 2.
+    let r = h.reject(&op(Command::CreateVhm { spec: q("c", 2) }));
+    assert_eq!(variant(&r), "NoPlacement", "{r:?}");
+    // One qubit fits on the line beyond the guard.
+    let c = h.root(q("c", 1));
+    assert_eq!(h.vhm(c).qubits, vec![5]);
+    assert_eq!(layout.q_provider(5), 0);
+    // A provider the machine lacks is an invalid spec.
+    let r = h.reject(&op(Command::CreateVhm {
+        spec: on_q(q("d", 1), "nope"),
+    }));
+    assert_eq!(variant(&r), "InvalidSpec", "{r:?}");
+    // A nested VHM stays on its parent's provider, and may not name another.
+    let n = h.nested(b, with_q(empty("n"), 2, 10));
+    assert!(h.vhm(n).qubits.iter().all(|&x| layout.q_provider(x) == 0));
+    let r = h.reject(&h.as_self(
+        b,
+        Command::CreateNested {
+            parent: b,
+            spec: on_q(with_q(empty("m"), 1, 10), "a2a"),
+        },
+    ));
+    assert_eq!(variant(&r), "InvalidSpec", "{r:?}");
+    // Φ: the small mesh by name (global modes 4..6), the big one by default.
+    let p = h.root(on_phi(with_phi(empty("p"), 2, 1, 100), "small"));
+    assert_eq!(h.vhm(p).region.unwrap().mode_start, 4);
+    let p2 = h.root(with_phi(empty("p2"), 4, 2, 100));
+    assert_eq!(h.vhm(p2).region.unwrap().mode_start, 0);
+    // A region never straddles two meshes, even when the cells exist: 1 mode is left on neither.
+    let r = h.reject(&op(Command::CreateVhm {
+        spec: with_phi(empty("p3"), 1, 1, 100),
+    }));
+    assert_eq!(variant(&r), "NoPlacement", "{r:?}");
+}
+
+#[test]
+fn windows_on_different_meshes_never_conflict_and_jobs_run_on_their_own_provider() {
+    let mut h = H::new(TWO_EACH);
+    let a = h.root(on_phi(
+        with_phi(with_q(empty("a"), 1, 100), 2, 1, 10_000),
+        "big",
+    ));
+    let b = h.root(on_phi(
+        with_phi(with_q(empty("b"), 1, 100), 2, 1, 10_000),
+        "small",
+    ));
+    let c = h.root(on_q(
+        with_phi(with_q(empty("c"), 1, 100), 2, 1, 10_000),
+        "a2a",
+    ));
+    // a and b reserve the same interval on different meshes: no conflict, no contract needed.
+    for v in [a, b] {
+        h.ok(&h.as_self(
+            v,
+            Command::ReserveWindow {
+                vhm: v,
+                start_ns: 1000,
+                duration_ns: 5000,
+            },
+        ));
+    }
+    // c is on the big mesh with a: the same interval conflicts there.
+    let r = h.reject(&h.as_self(
+        c,
+        Command::ReserveWindow {
+            vhm: c,
+            start_ns: 2000,
+            duration_ns: 1000,
+        },
+    ));
+    assert_eq!(variant(&r), "WindowOverlap", "{r:?}");
+    // Q jobs: a and b share the line (1 in flight), c is alone on the all-to-all device.
+    for v in [a, b, c] {
+        h.ok(&h.as_self(
+            v,
+            Command::SubmitJob {
+                vhm: v,
+                domain: Domain::Q,
+                cost: JobCost {
+                    shots: 1,
+                    ..JobCost::default()
+                },
+            },
+        ));
+    }
+    let out = h.ok(&tick(1));
+    let mut dispatched: Vec<(VhmId, u32)> = out
+        .effects
+        .iter()
+        .filter_map(|e| match e {
+            Effect::ExecuteQ { vhm, provider, .. } => Some((*vhm, *provider)),
+            _ => None,
+        })
+        .collect();
+    dispatched.sort();
+    // One job per provider: the line's limit holds b back, c runs beside a.
+    assert_eq!(dispatched, vec![(a, 0), (c, 1)]);
+    assert_eq!(h.core.state().q_inflight, vec![1, 1]);
+    // Φ jobs run on their own mesh.
+    for v in [a, b] {
+        h.ok(&h.as_self(
+            v,
+            Command::SubmitJob {
+                vhm: v,
+                domain: Domain::Phi,
+                cost: JobCost {
+                    duration_ns: 1000,
+                    ..JobCost::default()
+                },
+            },
+        ));
+    }
+    let out = h.ok(&tick(1));
+    let mut phi: Vec<(VhmId, u32)> = out
+        .effects
+        .iter()
+        .filter_map(|e| match e {
+            Effect::ExecutePhi { vhm, provider, .. } => Some((*vhm, *provider)),
+            _ => None,
+        })
+        .collect();
+    phi.sort();
+    assert_eq!(phi, vec![(a, 0), (b, 1)]);
 }

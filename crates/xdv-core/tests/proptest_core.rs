@@ -19,28 +19,54 @@ const DEFAULT_SEED: u64 = 0x0058_4456_2024;
 const CASES: u32 = 64;
 const MAX_LEN: usize = 200;
 
-/// Twelve qubits on a line with guard qubits, a small mesh, few slots: placement failures, quota
-/// exhaustion and contention are frequent.
+/// Twelve qubits on a line with guard qubits and a 5-qubit all-to-all device, two small meshes,
+/// few slots: placement failures, quota exhaustion, contention and the choice between providers
+/// are frequent.
 const MACHINE: &str = r#"
 tick_ns = 1000
 [k]
 vcpu_slots = 4
 fuel_per_slice = 100
 memory_bytes = 4096
-[q]
-provider = "test"
+[[q]]
+provider = "line"
 qubits = 12
 topology = "line"
 guard_qubits = true
 max_inflight_jobs = 2
-[phi]
-provider = "test"
+[[q]]
+provider = "a2a"
+qubits = 5
+topology = "all-to-all"
+max_inflight_jobs = 1
+[[phi]]
+provider = "mesh"
 modes = 6
 wavelength_channels = 3
 thermal_budget_mw = 100
 optical_bandwidth_mhz = 1000
 max_inflight_jobs = 1
+[[phi]]
+provider = "tiny"
+modes = 2
+wavelength_channels = 1
+thermal_budget_mw = 10
+optical_bandwidth_mhz = 100
+max_inflight_jobs = 1
 "#;
+
+/// A provider choice: mostly none (first with room), sometimes one by name, rarely a bad name.
+fn provider(names: &'static [&'static str]) -> impl Strategy<Value = Option<String>> {
+    prop::sample::select(
+        [
+            &[None, None, None][..],
+            &names.iter().map(|n| Some(*n)).collect::<Vec<_>>()[..],
+            &[Some("bogus")][..],
+        ]
+        .concat(),
+    )
+    .prop_map(|n| n.map(String::from))
+}
 
 fn genesis() -> Genesis {
     Genesis {
@@ -132,13 +158,20 @@ fn spec(small: bool) -> impl Strategy<Value = VhmSpec> {
     );
     let q = prop::option::weighted(
         0.5,
-        (count(1, 5 - d as u32 / 4), 1u64..2000 / d, 0u64..20_000 / d).prop_map(
-            |(logical_qubits, shots, error_budget_ppm)| QSpec {
-                logical_qubits,
-                shots,
-                error_budget_ppm,
-            },
-        ),
+        (
+            count(1, 5 - d as u32 / 4),
+            1u64..2000 / d,
+            0u64..20_000 / d,
+            provider(&["line", "a2a"]),
+        )
+            .prop_map(
+                |(logical_qubits, shots, error_budget_ppm, provider)| QSpec {
+                    provider,
+                    logical_qubits,
+                    shots,
+                    error_budget_ppm,
+                },
+            ),
     );
     let phi = prop::option::weighted(
         0.5,
@@ -148,10 +181,19 @@ fn spec(small: bool) -> impl Strategy<Value = VhmSpec> {
             0u64..40_000 / d,
             0u64..40 / d,
             0u64..400 / d,
+            provider(&["mesh", "tiny"]),
         )
             .prop_map(
-                |(modes, wavelength_channels, coherence_window_ns, thermal_budget_mw, bw)| {
+                |(
+                    modes,
+                    wavelength_channels,
+                    coherence_window_ns,
+                    thermal_budget_mw,
+                    bw,
+                    provider,
+                )| {
                     PhiSpec {
+                        provider,
                         modes,
                         wavelength_channels,
                         coherence_window_ns,

@@ -313,7 +313,22 @@ fn cmd(principal: Principal, cap: CapId, command: Command) -> Input {
     }
 }
 
-fn random_spec(rng: &mut Rng, name_seq: u64, room: Option<&ResourceVector>) -> VhmSpec {
+/// A provider name for a spec: usually none (first with room), sometimes one of the machine's,
+/// rarely one it lacks (which must be refused).
+fn random_provider(rng: &mut Rng, names: &[String]) -> Option<String> {
+    match rng.below(100) {
+        0..=69 => None,
+        70..=97 if !names.is_empty() => Some(names[rng.below(names.len() as u64) as usize].clone()),
+        _ => Some("no-such-provider".into()),
+    }
+}
+
+fn random_spec(
+    rng: &mut Rng,
+    machine: &Machine,
+    name_seq: u64,
+    room: Option<&ResourceVector>,
+) -> VhmSpec {
     // At least 1 where there is room; 0 where the parent has none of it.
     let frac = |rng: &mut Rng, max: u64, hi: u64| -> u64 {
         if max == 0 {
@@ -337,7 +352,9 @@ fn random_spec(rng: &mut Rng, name_seq: u64, room: Option<&ResourceVector>) -> V
         any = true;
     }
     if rng.chance(55) && room_of(Resource::LogicalQubits) > 0 {
+        let q_names: Vec<String> = machine.q.iter().map(|c| c.provider.clone()).collect();
         spec.q = Some(QSpec {
+            provider: random_provider(rng, &q_names),
             logical_qubits: frac(rng, room_of(Resource::LogicalQubits), 5) as u32,
             shots: frac(rng, room_of(Resource::Shots), 100_000),
             error_budget_ppm: frac(rng, room_of(Resource::ErrorBudgetPpm), 500_000),
@@ -348,7 +365,9 @@ fn random_spec(rng: &mut Rng, name_seq: u64, room: Option<&ResourceVector>) -> V
         && room_of(Resource::PhiModes) > 0
         && room_of(Resource::WavelengthChannels) > 0
     {
+        let phi_names: Vec<String> = machine.phi.iter().map(|c| c.provider.clone()).collect();
         spec.phi = Some(PhiSpec {
+            provider: random_provider(rng, &phi_names),
             modes: frac(rng, room_of(Resource::PhiModes), 6) as u32,
             wavelength_channels: frac(rng, room_of(Resource::WavelengthChannels), 2) as u32,
             coherence_window_ns: frac(rng, room_of(Resource::CoherenceWindowNs), 200_000_000),
@@ -430,7 +449,7 @@ fn generate(rng: &mut Rng, core: &Core, w: &mut World) -> (Input, bool) {
         }
         260..=299 if !crowded => {
             let seq = rng.below(1 << 20);
-            let spec = random_spec(rng, seq, None);
+            let spec = random_spec(rng, &core.genesis().machine, seq, None);
             (
                 cmd(Principal::Operator, ROOT_CAP, Command::CreateVhm { spec }),
                 false,
@@ -444,7 +463,7 @@ fn generate(rng: &mut Rng, core: &Core, w: &mut World) -> (Input, bool) {
             let room =
                 ResourceVector(std::array::from_fn(|i| Resource::ALL[i]).map(|r| pv.available(r)));
             let seq = rng.below(1 << 20);
-            let mut spec = random_spec(rng, seq, Some(&room));
+            let mut spec = random_spec(rng, &core.genesis().machine, seq, Some(&room));
             let (pr, cap) = actor(rng, core, p);
             if rng.chance(15) {
                 // Escalation through nesting: a child quota above the parent's.

@@ -342,10 +342,11 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 say!("{}", serde_json::to_string(&rows)?);
             } else {
                 say!(
-                    "{:<8} {:<12} {:<3} {:<22} {:>16} {:>16} {:>24} {:>8}",
+                    "{:<8} {:<12} {:<3} {:<16} {:<22} {:>16} {:>16} {:>24} {:>8}",
                     "vhm",
                     "name",
                     "dom",
+                    "provider",
                     "resource",
                     "amount",
                     "consumed",
@@ -358,10 +359,11 @@ fn run(cli: Cli) -> Result<ExitCode> {
                         None => format!("{}..", r.interval.start_ns),
                     };
                     say!(
-                        "{:<8} {:<12} {:<3} {:<22} {:>16} {:>16} {:>24} {:>8}",
+                        "{:<8} {:<12} {:<3} {:<16} {:<22} {:>16} {:>16} {:>24} {:>8}",
                         r.vhm.to_string(),
                         r.name,
                         r.domain.to_string(),
+                        r.provider.as_deref().unwrap_or("-"),
                         r.resource.name(),
                         r.amount,
                         r.consumed,
@@ -386,15 +388,41 @@ fn run(cli: Cli) -> Result<ExitCode> {
                         m.k.fuel_per_slice,
                         m.k.memory_bytes
                     );
-                    say!(
-                        "  Q: {} ({} qubits, {}, guard qubits {}, {} jobs in flight)",
-                        m.q.provider,
-                        m.q.qubits,
-                        m.q.topology,
-                        if m.q.guard_qubits { "on" } else { "off" },
-                        m.q.max_inflight_jobs
-                    );
-                    say!("  Φ: {} ({} modes × {} wavelength channels, {} mW thermal, {} MHz optical, {} jobs in flight)", m.phi.provider, m.phi.modes, m.phi.wavelength_channels, m.phi.thermal_budget_mw, m.phi.optical_bandwidth_mhz, m.phi.max_inflight_jobs);
+                    if m.q.is_empty() {
+                        say!("  Q: none");
+                    }
+                    for q in &m.q {
+                        say!(
+                            "  Q: {} ({} qubits, {}, guard qubits {}, {} jobs in flight{})",
+                            q.provider,
+                            q.qubits,
+                            q.topology,
+                            if q.guard_qubits { "on" } else { "off" },
+                            q.max_inflight_jobs,
+                            q.device
+                                .as_ref()
+                                .map(|d| format!(", device {d}"))
+                                .unwrap_or_default()
+                        );
+                    }
+                    if m.phi.is_empty() {
+                        say!("  Φ: none");
+                    }
+                    for p in &m.phi {
+                        say!(
+                            "  Φ: {} ({} modes × {} wavelength channels, {} mW thermal, {} MHz optical, {} jobs in flight{})",
+                            p.provider,
+                            p.modes,
+                            p.wavelength_channels,
+                            p.thermal_budget_mw,
+                            p.optical_bandwidth_mhz,
+                            p.max_inflight_jobs,
+                            p.device
+                                .as_ref()
+                                .map(|d| format!(", device {d}"))
+                                .unwrap_or_default()
+                        );
+                    }
                 }
                 Ok(ExitCode::SUCCESS)
             }
