@@ -240,6 +240,12 @@ impl<W: Write> TraceWriter<W> {
     pub fn inputs(&self) -> u64 {
         self.seq
     }
+
+    /// The underlying writer, for a caller that moves written bytes elsewhere between records
+    /// (the runtime drains a `Vec<u8>` into its durable store after each append).
+    pub fn writer_mut(&mut self) -> &mut W {
+        &mut self.w
+    }
 }
 
 /// Decodes a value that must occupy the whole slice.

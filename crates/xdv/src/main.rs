@@ -57,7 +57,8 @@ enum Cmd {
     },
     /// Re-apply a trace, verifying every chain hash, decision and state digest.
     Replay {
-        /// The trace file.
+        /// The trace file, or a state directory written by `xdv run --state-dir` (whose trace is
+        /// accepted unsealed while its run is unfinished).
         trace: PathBuf,
         /// Accept a trace without a seal record (verify its complete prefix).
         #[arg(long)]
@@ -74,7 +75,7 @@ enum Cmd {
     },
     /// Print the Resource_Table at the end of a trace (after verifying it).
     Table {
-        /// The trace file.
+        /// The trace file, or a state directory written by `xdv run --state-dir`.
         trace: PathBuf,
         /// Print one JSON document.
         #[arg(long)]
@@ -115,6 +116,18 @@ macro_rules! say {
             std::process::exit(2);
         }
     }};
+}
+
+/// The trace bytes at `path`: a trace file, or the trace a state directory (`xdv run --state-dir`)
+/// holds. The flag is true for a state directory, whose trace is unsealed while its run is
+/// unfinished.
+fn load_trace(path: &Path) -> Result<(Vec<u8>, bool)> {
+    if path.is_dir() {
+        let loaded = xdv_runtime::store::read(path)?;
+        return Ok((loaded.trace, true));
+    }
+    let bytes = std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
+    Ok((bytes, false))
 }
 
 fn load_machine(path: &Path) -> Result<Machine> {
@@ -230,8 +243,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
             json,
             ..
         } => {
-            let bytes = std::fs::read(&trace)
-                .with_context(|| format!("cannot read {}", trace.display()))?;
+            let (bytes, _) = load_trace(&trace)?;
             let start = Instant::now();
             let r = xdv_trace::verify_chain(&bytes);
             let secs = start.elapsed().as_secs_f64();
@@ -269,13 +281,12 @@ fn run(cli: Cli) -> Result<ExitCode> {
             json,
             ..
         } => {
-            let bytes = std::fs::read(&trace)
-                .with_context(|| format!("cannot read {}", trace.display()))?;
+            let (bytes, state_dir) = load_trace(&trace)?;
             let start = Instant::now();
             let r = replay(
                 &bytes,
                 ReplayOptions {
-                    allow_unsealed,
+                    allow_unsealed: allow_unsealed || state_dir,
                     check_invariants,
                 },
             );
@@ -328,9 +339,12 @@ fn run(cli: Cli) -> Result<ExitCode> {
             }
         }
         Cmd::Table { trace, json } => {
-            let bytes = std::fs::read(&trace)
-                .with_context(|| format!("cannot read {}", trace.display()))?;
-            let core = match replay(&bytes, ReplayOptions::default()) {
+            let (bytes, state_dir) = load_trace(&trace)?;
+            let opts = ReplayOptions {
+                allow_unsealed: state_dir,
+                ..ReplayOptions::default()
+            };
+            let core = match replay(&bytes, opts) {
                 Ok((_, core)) => core,
                 Err(e) => {
                     eprintln!("xdv table: {}: {e}", trace.display());
