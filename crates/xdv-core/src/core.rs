@@ -1426,6 +1426,17 @@ impl Core {
         };
         if j.state == JobState::Running {
             self.state.queues[Domain::K.index()].retain(|x| *x != job);
+            // Ended early: the fuel it declared but was never dispatched goes back to its VHM
+            // (a declared figure the core itself tracked; what the slices really used is unknown
+            // here and changes nothing).
+            if j.fuel_remaining > 0 {
+                let v = self
+                    .state
+                    .vhms
+                    .get_mut(&j.vhm)
+                    .expect("a live job's VHM is live");
+                v.charged.0[Resource::FuelUnits.index()] -= j.fuel_remaining;
+            }
         }
         self.finish_job(&j);
         out.events.push(Event::JobCompleted { job, status });

@@ -2458,3 +2458,63 @@ fn windows_on_different_meshes_never_conflict_and_jobs_run_on_their_own_provider
     phi.sort();
     assert_eq!(phi, vec![(a, 0), (b, 1)]);
 }
+
+#[test]
+fn a_k_job_completed_early_returns_its_undispatched_fuel() {
+    // fuel_per_slice is 100: a 1000-unit job gets one slice, then completes early.
+    let mut h = H::new(LINE8);
+    let a = h.root(k("a", 1, 1000));
+    let submit = |h: &mut H, fuel: u64| {
+        queued(&h.ok(&h.as_self(
+            a,
+            Command::SubmitJob {
+                vhm: a,
+                domain: Domain::K,
+                cost: JobCost {
+                    fuel_units: fuel,
+                    ..JobCost::default()
+                },
+            },
+        )))
+    };
+    let j = submit(&mut h, 1000);
+    assert_eq!(h.vhm(a).available(Resource::FuelUnits), 0);
+    let out = h.ok(&tick(1));
+    assert!(out.effects.iter().any(|e| matches!(
+        e,
+        Effect::RunSlice {
+            fuel_units: 100,
+            last: false,
+            ..
+        }
+    )));
+    h.ok(&Input::Completion {
+        job: j,
+        status: JobStatus::Ok,
+    });
+    // The dispatched slice stays charged; the 900 never dispatched come back.
+    assert_eq!(h.vhm(a).charged.get(Resource::FuelUnits), 100);
+    assert_eq!(h.vhm(a).available(Resource::FuelUnits), 900);
+    let j2 = submit(&mut h, 900);
+    // A job completed after its last slice returns nothing.
+    for _ in 0..9 {
+        h.ok(&tick(1));
+    }
+    h.ok(&Input::Completion {
+        job: j2,
+        status: JobStatus::Ok,
+    });
+    assert_eq!(h.vhm(a).charged.get(Resource::FuelUnits), 1000);
+    let r = h.reject(&h.as_self(
+        a,
+        Command::SubmitJob {
+            vhm: a,
+            domain: Domain::K,
+            cost: JobCost {
+                fuel_units: 1,
+                ..JobCost::default()
+            },
+        },
+    ));
+    assert_eq!(variant(&r), "Insufficient", "{r:?}");
+}
