@@ -1,11 +1,14 @@
 //! XDV's automation: `cargo xtask test` runs the whole test suite, `cargo xtask ci` adds the
 //! formatting and lint checks; `cargo xtask bench core` measures the
 //! orchestration core (simulation with invariant checks, trace replay) and the floors it stands
-//! on, with medians over repeated runs, and writes `bench-out/core.json`.
+//! on, with medians over repeated runs, and writes `bench-out/core.json`; `cargo xtask bench q`
+//! measures the Q simulator side by side with qsim, qulacs and Qiskit Aer.
 
 use anyhow::{bail, Context, Result};
 use std::path::{Path, PathBuf};
 use std::process::Command;
+
+mod bench_q;
 
 fn root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -52,8 +55,9 @@ fn main() -> Result<()> {
         ["ci"] => ci(),
         ["test"] => test(),
         ["bench", "core", rest @ ..] => bench_core(rest),
+        ["bench", "q", rest @ ..] => bench_q::bench_q(rest),
         _ => {
-            eprintln!("usage: cargo xtask test | cargo xtask ci | cargo xtask bench core [--ops N] [--runs R]");
+            eprintln!("usage: cargo xtask test | cargo xtask ci | cargo xtask bench core [--ops N] [--runs R] | cargo xtask bench q [--runs R] [--quick]");
             std::process::exit(2);
         }
     }

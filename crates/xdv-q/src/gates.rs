@@ -862,6 +862,50 @@ static TABLE: &[GateDef] = &[
     gate!("c4x", 5, 4, 0, Qelib1, m_x, i_c4x, d_c4x, "quadruple-controlled X"),
 ];
 
+/// The gate table as a Markdown document (`docs/q-gates.md` is this text; `xdv q gates`
+/// prints it).
+pub fn markdown() -> String {
+    let mut out = String::from(
+        "# Q gate table\n\nGenerated from `crates/xdv-q/src/gates.rs` by `xdv q gates`; a test keeps this file equal to\nthe table. Arguments: controls first, then targets; the matrix convention is in\n[q.md](q.md).\n\n| gate | qubits | controls | params | include | inverse | decomposes into | meaning |\n|---|---:|---:|---:|---|---|---|---|\n",
+    );
+    for g in TABLE {
+        let p = sample_params(g.params, 1);
+        let inverse = match (g.inverse)(&p) {
+            Some(c) if c.name == g.name && g.params == 0 => "itself".to_string(),
+            Some(c) => format!("`{}`", c.name),
+            None => "adjoint matrix".to_string(),
+        };
+        let mut parts: Vec<&str> = (g.decomposition)(&p).iter().map(|c| c.name).collect();
+        parts.dedup();
+        let mut seen = Vec::new();
+        parts.retain(|n| {
+            let new = !seen.contains(n);
+            seen.push(*n);
+            new
+        });
+        let dec = if parts.is_empty() {
+            "primitive".to_string()
+        } else {
+            parts
+                .iter()
+                .map(|n| format!("`{n}`"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        let include = match g.include {
+            Include::Builtin => "built in",
+            Include::Qelib1 => "qelib1.inc",
+            Include::Stdgates => "stdgates.inc",
+            Include::Both => "qelib1.inc, stdgates.inc",
+        };
+        out += &format!(
+            "| `{}` | {} | {} | {} | {} | {} | {} | {} |\n",
+            g.name, g.qubits, g.controls, g.params, include, inverse, dec, g.doc
+        );
+    }
+    out
+}
+
 /// Parameters the self-consistency checks use for a gate with `n` parameters.
 pub fn sample_params(n: usize, seed: u64) -> Vec<f64> {
     (0..n)
@@ -1014,6 +1058,16 @@ mod tests {
                 g.name
             );
         }
+    }
+
+    #[test]
+    fn the_documented_table_is_the_table() {
+        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../../docs/q-gates.md");
+        let doc = std::fs::read_to_string(path).unwrap_or_default();
+        assert!(
+            doc == markdown(),
+            "docs/q-gates.md is not the gate table; regenerate it with `cargo run -q -- q gates > docs/q-gates.md`"
+        );
     }
 
     #[test]
