@@ -468,24 +468,57 @@ fn modifiers_match_matrices_from_the_table() {
                 .mul(&table("cx", &[], &[0, 1], 2))
                 .mul(&table("ry", &[0.5], &[1], 2))
         }),
-        ("gate g x { h x; t x; } qubit q; pow(0.5) @ g q;", 1, {
-            let m = table("t", &[], &[0], 1).mul(&table("h", &[], &[0], 1));
-            // its principal square root squares back to m; checked separately below
-            m
+        ("qubit[3] q; ctrl @ negctrl @ gphase(0.37) q[0], q[1];", 3, {
+            // e^{iθ} when q[0] = 1 and q[1] = 0.
+            let d: Vec<C64> = (0..8)
+                .map(|i| if i & 0b11 == 0b01 { C64::from_polar(1.0, th) } else { C64::new(1.0, 0.0) })
+                .collect();
+            Matrix::diagonal(&d)
+        }),
+        ("qubit[3] q; negctrl @ ctrl @ pow(0.5) @ x q[0], q[1], q[2];", 3, {
+            let m = gates::lookup("sx").unwrap().matrix(&[]).controlled(2, 0b10);
+            m.embed(&[0, 1, 2], 3)
         }),
     ];
     for (body, n, want) in cases {
         let src = format!("{inc}{body}");
         let c = parse_str(&src).unwrap_or_else(|e| panic!("{body}: {e}"));
         assert_eq!(c.num_qubits, n, "{body}");
-        let mut got = unitary(&c);
-        if body.contains("pow(0.5) @ g") {
-            got = got.mul(&got); // (√M)² = M
-        }
+        let got = unitary(&c);
         let d = got.max_diff(&want);
         assert!(
             d < 1e-9,
             "{body}: differs by {d}\n got {got:?}\nwant {want:?}"
+        );
+    }
+}
+
+#[test]
+fn non_integer_powers_are_roots() {
+    // (g^{1/k})^k = g for user gates and table gates on one qubit, as U gates with a global phase.
+    let inc =
+        "OPENQASM 3.0;\ninclude \"stdgates.inc\";\ngate g x { h x; t x; ry(0.3) x; }\nqubit q;\n";
+    for (call, k) in [
+        ("g q;", 2),
+        ("g q;", 3),
+        ("h q;", 3),
+        ("rx(2.5) q;", 4),
+        ("sx q;", 2),
+        ("y q;", 5),
+    ] {
+        let base = unitary(&parse_str(&format!("{inc}{call}")).unwrap());
+        let root = parse_str(&format!("{inc}pow(1.0 / {k}) @ {call}")).unwrap();
+        let Op::Gate(g) = &root.ops[0] else { panic!() };
+        assert_eq!(g.name, "U", "{call}");
+        let r = unitary(&root);
+        let mut acc = Matrix::identity(2);
+        for _ in 0..k {
+            acc = acc.mul(&r);
+        }
+        let d = acc.max_diff(&base);
+        assert!(
+            d < 1e-9,
+            "pow(1/{k}) @ {call}: the {k}th power differs by {d}"
         );
     }
 }

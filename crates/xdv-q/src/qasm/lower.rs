@@ -8,10 +8,12 @@
 //! value `controls[i]` must have. `inv @` reverses a sequence and takes each matrix's adjoint (the
 //! name and parameters come from the table's inverse when it has one: `inv @ s` is `sdg`).
 //! `pow(k) @` repeats `|k|` times for an integer `k` (inverted for negative `k`); a non-integer `k`
-//! takes the principal power of a one-target-qubit matrix, and the gate keeps its base name — after
-//! a non-integer power the matrix, not the name, says what the gate does. A `gphase(γ)` under
-//! `ctrl @` becomes a phase gate `p(γ)` on one of the controls (the others stay controls); a
-//! `gphase` inside a classically conditioned block has no observable effect and is dropped.
+//! takes the principal power (eigenvalue arguments in (−π, π]) of a one-target-qubit matrix and
+//! emits it as `U(θ, φ, λ)` with the same controls, its phase `e^{iα}` going to the global phase
+//! (or, under controls, to a phase gate on them); larger matrices are refused. A `gphase(γ)` under
+//! `ctrl @` becomes a phase gate `p(γ)` on the last control that must be 1 (the others stay
+//! controls); a `gphase` inside a classically conditioned block has no observable effect and is
+//! dropped.
 
 use super::ast::*;
 use super::error::{Pos, QasmErrorKind as K, RawError, Res};
@@ -1458,27 +1460,8 @@ impl<'a> Lowerer<'a> {
         let own: u64 = if negative { 0 } else { (1u64 << n) - 1 };
         let mut ops = Vec::with_capacity(seq.ops.len() + 1);
         if seq.phase != 0.0 {
-            // A global phase under control: a phase gate on the last control, the others
-            // remaining controls.
-            let (&t, rest) = cs.split_last().unwrap_or((&0, &[]));
-            let diag = if negative {
-                [C64::from_polar(1.0, seq.phase), C64::new(1.0, 0.0)]
-            } else {
-                [C64::new(1.0, 0.0), C64::from_polar(1.0, seq.phase)]
-            };
             self.count_ops(1, pos)?;
-            ops.push(Op::Gate(Gate {
-                name: "p".into(),
-                params: vec![seq.phase],
-                targets: vec![t],
-                controls: rest.to_vec(),
-                ctrl_state: if negative {
-                    0
-                } else {
-                    (1u64 << rest.len()) - 1
-                },
-                matrix: Matrix::diagonal(&diag),
-            }));
+            ops.push(Op::Gate(phase_on_controls(cs, own, seq.phase)));
         }
         for op in seq.ops {
             ops.push(match op {
@@ -1567,12 +1550,7 @@ impl<'a> Lowerer<'a> {
             }),
             [g] if g.targets.len() == 1 && (g.controls.is_empty() || seq.phase == 0.0) => {
                 let m = g.matrix.scale(C64::from_polar(1.0, seq.phase));
-                let mut g = (*g).clone();
-                g.matrix = principal_power_2x2(&m, k);
-                Ok(Seq {
-                    ops: vec![Op::Gate(g)],
-                    phase: 0.0,
-                })
+                self.powered_u(&m, k, g.targets[0], &g.controls, g.ctrl_state, pos)
             }
             gs if gs.iter().all(|g| {
                 g.controls.is_empty() && g.targets.len() == 1 && g.targets[0] == gs[0].targets[0]
@@ -1582,17 +1560,7 @@ impl<'a> Lowerer<'a> {
                 for g in gs {
                     m = g.matrix.mul(&m);
                 }
-                Ok(Seq {
-                    ops: vec![Op::Gate(Gate {
-                        name: name.to_string(),
-                        params: Vec::new(),
-                        targets: gs[0].targets.clone(),
-                        controls: Vec::new(),
-                        ctrl_state: 0,
-                        matrix: principal_power_2x2(&m, k),
-                    })],
-                    phase: 0.0,
-                })
+                self.powered_u(&m, k, gs[0].targets[0], &[], 0, pos)
             }
             [g] => Err(refuse(format!(
                 "it acts on {} target qubits (with {} controls), and XDV takes principal powers only of one-target-qubit matrices",
@@ -1603,6 +1571,90 @@ impl<'a> Lowerer<'a> {
                 "its definition acts on more than one qubit, and XDV takes principal powers only of one-qubit matrices".into(),
             )),
         }
+    }
+}
+
+impl Lowerer<'_> {
+    /// `m^k` (principal power) on `target` under `controls`, as a `U` gate plus a phase: a global
+    /// phase when uncontrolled, a phase gate on the controls otherwise.
+    fn powered_u(
+        &mut self,
+        m: &Matrix,
+        k: f64,
+        target: u32,
+        controls: &[u32],
+        ctrl_state: u64,
+        pos: Pos,
+    ) -> Res<Seq> {
+        let (theta, phi, lambda, alpha) = euler_u(&principal_power_2x2(m, k));
+        let mut seq = Seq::default();
+        if !controls.is_empty() && alpha != 0.0 {
+            self.count_ops(1, pos)?;
+            seq.ops
+                .push(Op::Gate(phase_on_controls(controls, ctrl_state, alpha)));
+        } else {
+            seq.phase = alpha;
+        }
+        seq.ops.push(Op::Gate(Gate {
+            name: "U".into(),
+            params: vec![theta, phi, lambda],
+            targets: vec![target],
+            controls: controls.to_vec(),
+            ctrl_state,
+            matrix: gates::u_matrix(theta, phi, lambda),
+        }));
+        Ok(seq)
+    }
+}
+
+/// A phase `e^{iγ}` applied when `controls` have the values of `ctrl_state`: a `p(γ)` gate on
+/// the last control that must be 1 (or, if all must be 0, `diag(e^{iγ}, 1)` on the last one), the
+/// other controls remaining controls.
+fn phase_on_controls(controls: &[u32], ctrl_state: u64, gamma: f64) -> Gate {
+    let n = controls.len();
+    let t = (0..n)
+        .rev()
+        .find(|i| ctrl_state >> i & 1 == 1)
+        .unwrap_or(n.saturating_sub(1));
+    let on_one = ctrl_state >> t & 1 == 1;
+    let mut rest = Vec::with_capacity(n.saturating_sub(1));
+    let mut rest_state = 0u64;
+    for (i, &c) in controls.iter().enumerate() {
+        if i != t {
+            if ctrl_state >> i & 1 == 1 {
+                rest_state |= 1 << rest.len();
+            }
+            rest.push(c);
+        }
+    }
+    let (one, ph) = (C64::new(1.0, 0.0), C64::from_polar(1.0, gamma));
+    Gate {
+        name: "p".into(),
+        params: vec![gamma],
+        targets: vec![controls.get(t).copied().unwrap_or(0)],
+        controls: rest,
+        ctrl_state: rest_state,
+        matrix: Matrix::diagonal(&if on_one { [one, ph] } else { [ph, one] }),
+    }
+}
+
+/// Angles `(θ, φ, λ, α)` with `m = e^{iα} · U(θ, φ, λ)` for a 2×2 unitary `m`.
+pub fn euler_u(m: &Matrix) -> (f64, f64, f64, f64) {
+    const EPS: f64 = 1e-12;
+    let (m00, m01, m10, m11) = (m.at(0, 0), m.at(0, 1), m.at(1, 0), m.at(1, 1));
+    let theta = 2.0 * m10.norm().atan2(m00.norm());
+    if m00.norm() > EPS {
+        let alpha = m00.arg();
+        if m10.norm() > EPS {
+            let phi = m10.arg() - alpha;
+            let lambda = (-m01).arg() - alpha;
+            (theta, phi, lambda, alpha)
+        } else {
+            (theta, 0.0, m11.arg() - alpha, alpha)
+        }
+    } else {
+        let alpha = m10.arg();
+        (theta, 0.0, (-m01).arg() - alpha, alpha)
     }
 }
 
