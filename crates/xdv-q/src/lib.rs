@@ -15,6 +15,7 @@
 pub mod circuit;
 pub mod engine;
 pub mod gates;
+pub mod qasm;
 pub mod real;
 pub mod state;
 

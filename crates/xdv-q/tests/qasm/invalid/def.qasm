@@ -1,0 +1,4 @@
+// error: 4:1: subroutine definitions ('def')
+// kind: Unsupported
+OPENQASM 3.0;
+def f(qubit a) { }
