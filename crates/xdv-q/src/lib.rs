@@ -7,19 +7,33 @@
 //! - [`engine`]: engines that apply gates to a state — the scalar reference (the oracle) and the
 //!   fast engine.
 //! - [`state`]: the state-vector buffer, with its memory limit checked before allocation.
+//! - [`exec`]: running a circuit — final sampling or trajectories — to counts or a final state.
+//! - [`rng`]: the pinned random generator every random choice comes from.
+//! - [`pauli`]: Pauli observables, exact and estimated from shots.
+//! - [`device`]: the device model (coupling map, native gates, noise figures) read from TOML.
+//! - [`noise`]: quantum-trajectory noise from a device, and the predicted error.
 //!
 //! Conventions (shared with Qiskit): qubit `q` is the `q`-th declared qubit, registers
 //! concatenated in declaration order; a state-vector index is `Σ bit_q · 2^q` (qubit 0 is the least
 //! significant bit); a counts key lists the classical bits with the highest index leftmost.
 
 pub mod circuit;
+pub mod device;
 pub mod engine;
+pub mod exec;
 pub mod gates;
+pub mod noise;
+pub mod pauli;
 pub mod real;
+pub mod rng;
 pub mod state;
 
 pub use circuit::{Circuit, Condition, Gate, Op, Register};
+pub use device::{Device, DeviceCheckError, DeviceError};
 pub use engine::{Engine, Reference};
+pub use exec::{final_state, run, ExecError, Method, RunOptions, RunResult};
 pub use gates::{GateDef, Matrix, C64};
+pub use noise::predicted_error;
+pub use pauli::{Estimate, Observable, PauliError};
 pub use real::Real;
 pub use state::{StateError, StateVec};
