@@ -489,7 +489,7 @@ fn key_on_line(text: &str, line: usize) -> Option<String> {
     let l = text.lines().nth(line.checked_sub(1)?)?.trim();
     if let Some(h) = l.strip_prefix('[') {
         let h = h.trim_start_matches('[');
-        let end = h.find(']')?;
+        let end = h.find(']').unwrap_or(h.len());
         return Some(h[..end].trim().to_string());
     }
     let eq = l.find('=')?;
@@ -508,7 +508,7 @@ struct Raw {
     name: Spanned<String>,
     qubits: Spanned<u32>,
     #[serde(default)]
-    coupling: Option<Spanned<Vec<Spanned<[u32; 2]>>>>,
+    coupling: Option<Spanned<Vec<Spanned<Vec<u32>>>>>,
     #[serde(default)]
     all_to_all: Option<Spanned<bool>>,
     #[serde(default)]
@@ -581,7 +581,7 @@ struct RawQubit {
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawPair {
-    qubits: Spanned<[u32; 2]>,
+    qubits: Spanned<Vec<u32>>,
     error: F,
     duration_ns: F,
 }
@@ -729,7 +729,7 @@ impl Validator<'_> {
         }
         if let Some(c) = &raw.coupling {
             for p in c.get_ref() {
-                let [a, b] = *p.get_ref();
+                let [a, b] = self.two(p, "coupling")?;
                 for q in [a, b] {
                     if q >= n {
                         return Err(self.err(
@@ -850,7 +850,7 @@ impl Validator<'_> {
 
         for entry in &raw.pair {
             let e = entry.get_ref();
-            let [a, b] = *e.qubits.get_ref();
+            let [a, b] = self.two(&e.qubits, "pair.qubits")?;
             let span = e.qubits.span();
             if a >= n || b >= n || a == b || !d.coupled(a, b) {
                 return Err(self.err(
@@ -887,6 +887,19 @@ impl Validator<'_> {
             }
         }
         Ok(d)
+    }
+
+    /// A pair `[a, b]`: exactly two qubit indices.
+    fn two(&self, v: &Spanned<Vec<u32>>, key: &str) -> Result<[u32; 2], DeviceError> {
+        match v.get_ref().as_slice() {
+            &[a, b] => Ok([a, b]),
+            other => Err(self.err(
+                v.span(),
+                key,
+                format!("a pair has length 2, this one has length {}", other.len()),
+                "write a pair as [a, b]",
+            )),
+        }
     }
 
     fn readout_pair(
