@@ -19,7 +19,7 @@ pub mod real;
 pub mod state;
 
 pub use circuit::{Circuit, Condition, Gate, Op, Register};
-pub use engine::{Engine, Reference};
+pub use engine::{Engine, Fast, Reference};
 pub use gates::{GateDef, Matrix, C64};
 pub use real::Real;
 pub use state::{StateError, StateVec};

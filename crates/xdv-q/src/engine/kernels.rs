@@ -1,0 +1,487 @@
+//! The fast engine's kernels: one planned operation, converted to the state's precision once and
+//! classified by shape, applied to one piece of the state.
+//!
+//! The state is cut into chunks of `2^c` amplitudes (`c` depends only on the qubit count, never on
+//! the thread count). A kernel whose targets all lie below `c` — and every diagonal — works on one
+//! chunk at a time (*local*); one with targets at or above `c` works on a *group* of `2^h` chunks
+//! that differ only in those `h` high target bits (*wide*). Controls at or above `c` select whole
+//! chunks or groups (the caller skips the others); controls below `c` and low targets are *fixed*
+//! bits, and the kernels visit only the contiguous runs of indices that satisfy them.
+//!
+//! Shapes, all behind [`Kernel::apply`], the one dispatch point:
+//! - `Dense2`: one target, dense 2×2 — the hot path, a zipped loop over two equal runs.
+//! - `Anti2`: one target, anti-diagonal (X, Y and their controlled forms): exchange with phases.
+//! - `Exchange`: two group members exchanged, no arithmetic (X, CX, CCX, SWAP, CSWAP).
+//! - `Diagonal`: any number of qubits, phases looked up by index bits (Z, S, T, P, RZ, CP, RZZ,
+//!   fused QFT phase runs, controlled diagonals with the controls expanded).
+//! - `Permutation`: `k` targets, each output a copy (or a phase times a copy) of one input.
+//! - `Dense`: `k` targets, gathered into a scratch block and multiplied out row by row.
+//!
+//! Every amplitude is computed by the same operations in the same order wherever its chunk falls
+//! and whichever thread runs it, so results are bit-identical across thread counts. Rust never
+//! contracts `a * b + c` into a fused multiply-add, so vectorised and scalar loops agree too.
+
+use super::fusion::{controlled_diagonal, sort_dense, sort_diagonal, FusedGate, FusedOp};
+use crate::gates::{Matrix, C64};
+use crate::real::Real;
+use num_complex::Complex;
+
+/// Runs of the gather/scatter kernels are at most `2^RUN_LOG_MAX` amplitudes, bounding scratch.
+const RUN_LOG_MAX: u32 = 7;
+
+/// The diagonal kernel resolves the lowest `2^DIAG_BLOCK_LOG` index bits by a table.
+const DIAG_BLOCK_LOG: u32 = 6;
+
+/// The largest diagonal, in qubits, that a dense operation is converted into.
+const DIAG_TABLE_QUBITS_MAX: usize = 16;
+
+/// What a kernel does, in the state's precision.
+#[derive(Clone, Debug)]
+enum Body<T: Real> {
+    /// `[m00, m01, m10, m11]` on one target.
+    Dense2([Complex<T>; 4]),
+    /// `lo' = a·hi`, `hi' = b·lo` on one target.
+    Anti2(Complex<T>, Complex<T>),
+    /// Exchange of group members `lo` and `hi`, no arithmetic: X (members 0 and 1 of one
+    /// target) and SWAP (members 1 and 2 of two targets).
+    Exchange { lo: usize, hi: usize },
+    /// Diagonal entries by index bits of `targets` (no controls).
+    Diagonal(Diag<T>),
+    /// `out[s] = phase[s] · in[from[s]]`, the phase omitted when it is exactly 1.
+    Permutation {
+        from: Vec<usize>,
+        phase: Vec<Option<Complex<T>>>,
+    },
+    /// A dense `2^k × 2^k` matrix, row-major.
+    Dense(Vec<Complex<T>>),
+}
+
+/// A diagonal's table and its low-bit lookup.
+#[derive(Clone, Debug)]
+struct Diag<T: Real> {
+    table: Vec<Complex<T>>,
+    /// Number of diagonal qubits below the block size.
+    low_count: u32,
+    /// For each index in a block, its table index from the low qubits.
+    low_index: Vec<usize>,
+    /// The diagonal's qubits, ascending.
+    qubits: Vec<u32>,
+    /// Block size, log2.
+    block_log: u32,
+}
+
+/// One planned operation ready to run on `2^c`-amplitude chunks.
+#[derive(Clone, Debug)]
+pub(crate) struct Kernel<T: Real> {
+    body: Body<T>,
+    /// Targets, ascending (matrices permuted to match).
+    targets: Vec<u32>,
+    /// Chunk size, log2.
+    c: u32,
+    /// Control bits at or above `c` and their required values (global index bits).
+    high_ctl_mask: usize,
+    high_ctl_val: usize,
+    /// Bits below `c` fixed for every visited run (low targets at 0, low controls at their
+    /// values), and the values.
+    fixed_mask: usize,
+    fixed_val: usize,
+    /// Number of targets below `c`.
+    low_targets: u32,
+    /// In-chunk offset of each assignment of the low targets.
+    low_offsets: Vec<usize>,
+}
+
+impl<T: Real> Kernel<T> {
+    /// Converts a planned operation for chunks of `2^c` amplitudes; `None` for an exact identity.
+    pub(crate) fn compile(g: &FusedGate, c: u32) -> Option<Kernel<T>> {
+        let (targets, controls, ctrl_state, op) = normalise(g);
+        if let FusedOp::Diagonal(d) = &op {
+            if d.iter().all(|&z| z == C64::new(1.0, 0.0)) {
+                return None;
+            }
+        }
+        let (mut cmask, mut cval) = (0usize, 0usize);
+        for (i, &q) in controls.iter().enumerate() {
+            cmask |= 1 << q;
+            if ctrl_state >> i & 1 == 1 {
+                cval |= 1 << q;
+            }
+        }
+        let chunk_mask = (1usize << c) - 1;
+        let body = classify::<T>(&targets, &op, c);
+        let is_diag = matches!(body, Body::Diagonal(_));
+        let low: Vec<u32> = if is_diag {
+            Vec::new()
+        } else {
+            targets.iter().copied().filter(|&q| q < c).collect()
+        };
+        let low_tmask: usize = low.iter().map(|&q| 1usize << q).sum();
+        let low_offsets = (0..1usize << low.len())
+            .map(|s| {
+                low.iter()
+                    .enumerate()
+                    .map(|(j, &q)| ((s >> j) & 1) << q)
+                    .sum()
+            })
+            .collect();
+        Some(Kernel {
+            body,
+            targets,
+            c,
+            high_ctl_mask: cmask & !chunk_mask,
+            high_ctl_val: cval & !chunk_mask,
+            fixed_mask: low_tmask | (cmask & chunk_mask),
+            fixed_val: cval & chunk_mask,
+            low_targets: low.len() as u32,
+            low_offsets,
+        })
+    }
+
+    /// Whether the kernel works on one chunk at a time.
+    pub(crate) fn is_local(&self) -> bool {
+        matches!(self.body, Body::Diagonal(_)) || self.low_targets as usize == self.targets.len()
+    }
+
+    /// The targets at or above `c`, as chunk-index bits (for grouping chunks).
+    pub(crate) fn high_target_chunk_mask(&self) -> usize {
+        if self.is_local() {
+            return 0;
+        }
+        self.targets
+            .iter()
+            .filter(|&&q| q >= self.c)
+            .map(|&q| 1usize << (q - self.c))
+            .sum()
+    }
+
+    /// Whether the high controls hold for the chunk or group starting at global index `base`.
+    pub(crate) fn selects(&self, base: usize) -> bool {
+        base & self.high_ctl_mask == self.high_ctl_val
+    }
+
+    /// Applies the kernel to `parts`: one chunk (local) or the `2^h` chunks of a group in order
+    /// of their high target bits (wide), `base` the global index of `parts[0][0]`. `scratch` is
+    /// reused between calls.
+    pub(crate) fn apply(
+        &self,
+        parts: &mut [&mut [Complex<T>]],
+        base: usize,
+        scratch: &mut Vec<Complex<T>>,
+    ) {
+        match &self.body {
+            Body::Dense2(m) => {
+                let m = *m;
+                self.pairs(parts, 0, 1, |a, b| dense2(a, b, &m));
+            }
+            Body::Anti2(x, y) => {
+                let (x, y) = (*x, *y);
+                self.pairs(parts, 0, 1, |a, b| anti2(a, b, x, y));
+            }
+            Body::Exchange { lo, hi } => self.pairs(parts, *lo, *hi, |a, b| a.swap_with_slice(b)),
+            Body::Diagonal(d) => {
+                if let Some(chunk) = parts.first_mut() {
+                    diagonal(chunk, base, d);
+                }
+            }
+            Body::Permutation { .. } | Body::Dense(_) => self.gathered(parts, scratch),
+        }
+    }
+
+    /// Where group member `s` (an assignment of all targets) lives: part and in-chunk offset.
+    fn member(&self, s: usize) -> (usize, usize) {
+        let kl = self.low_targets;
+        (s >> kl, self.low_offsets[s & ((1 << kl) - 1)])
+    }
+
+    /// Calls `f` on every pair of equal runs of members `s_lo` and `s_hi` (`s_lo < s_hi`).
+    fn pairs(
+        &self,
+        parts: &mut [&mut [Complex<T>]],
+        s_lo: usize,
+        s_hi: usize,
+        f: impl Fn(&mut [Complex<T>], &mut [Complex<T>]),
+    ) {
+        let (p_lo, o_lo) = self.member(s_lo);
+        let (p_hi, o_hi) = self.member(s_hi);
+        if p_lo == p_hi {
+            let dist = o_hi - o_lo;
+            let Some(chunk) = parts.get_mut(p_lo) else {
+                return;
+            };
+            if self.fixed_mask == dist && o_lo == 0 {
+                // One low target and nothing else fixed: the plain blocked loop.
+                for blk in chunk.chunks_exact_mut(2 * dist) {
+                    let (a, b) = blk.split_at_mut(dist);
+                    f(a, b);
+                }
+                return;
+            }
+            for_each_run(self.c, self.fixed_mask, self.fixed_val, 63, |start, len| {
+                let (a, b) = chunk[start + o_lo..].split_at_mut(dist);
+                f(&mut a[..len], &mut b[..len]);
+            });
+        } else {
+            let (lo_parts, hi_parts) = parts.split_at_mut(p_hi);
+            let (Some(lo), Some(hi)) = (lo_parts.get_mut(p_lo), hi_parts.first_mut()) else {
+                return;
+            };
+            for_each_run(self.c, self.fixed_mask, self.fixed_val, 63, |start, len| {
+                f(
+                    &mut lo[start + o_lo..][..len],
+                    &mut hi[start + o_hi..][..len],
+                );
+            });
+        }
+    }
+
+    /// The gather/scatter kernels: each run of every member is copied to scratch, then every
+    /// output run is computed from the copies.
+    fn gathered(&self, parts: &mut [&mut [Complex<T>]], scratch: &mut Vec<Complex<T>>) {
+        let dim = 1usize << self.targets.len();
+        let zero = Complex::new(T::zero(), T::zero());
+        for_each_run(
+            self.c,
+            self.fixed_mask,
+            self.fixed_val,
+            RUN_LOG_MAX,
+            |start, len| {
+                scratch.clear();
+                for s in 0..dim {
+                    let (p, o) = self.member(s);
+                    scratch.extend_from_slice(&parts[p][start + o..][..len]);
+                }
+                for r in 0..dim {
+                    let (p, o) = self.member(r);
+                    let out = &mut parts[p][start + o..][..len];
+                    match &self.body {
+                        Body::Permutation { from, phase } => {
+                            let x = &scratch[from[r] * len..][..len];
+                            match phase[r] {
+                                None => out.copy_from_slice(x),
+                                Some(z) => {
+                                    for (o, &v) in out.iter_mut().zip(x) {
+                                        *o = z * v;
+                                    }
+                                }
+                            }
+                        }
+                        Body::Dense(m) => {
+                            let row = &m[r * dim..][..dim];
+                            let mut first = true;
+                            for (col, &z) in row.iter().enumerate() {
+                                if z == zero {
+                                    continue;
+                                }
+                                let x = &scratch[col * len..][..len];
+                                if first {
+                                    for (o, &v) in out.iter_mut().zip(x) {
+                                        *o = z * v;
+                                    }
+                                    first = false;
+                                } else {
+                                    for (o, &v) in out.iter_mut().zip(x) {
+                                        *o = *o + z * v;
+                                    }
+                                }
+                            }
+                            if first {
+                                out.fill(zero);
+                            }
+                        }
+                        _ => {}
+                    }
+                }
+            },
+        );
+    }
+}
+
+/// Targets ascending with the operation permuted to match; a diagonal keeps no controls.
+fn normalise(g: &FusedGate) -> (Vec<u32>, Vec<u32>, u64, FusedOp) {
+    match &g.op {
+        FusedOp::Dense(m) => {
+            let (t, m) = sort_dense(&g.targets, m);
+            let nq = t.len() + g.controls.len();
+            if m.is_diagonal() && nq <= DIAG_TABLE_QUBITS_MAX {
+                let d: Vec<C64> = (0..m.dim).map(|i| m.at(i, i)).collect();
+                let diag = FusedGate {
+                    targets: t,
+                    controls: g.controls.clone(),
+                    ctrl_state: g.ctrl_state,
+                    op: FusedOp::Diagonal(d),
+                    sources: g.sources,
+                };
+                return normalise(&diag);
+            }
+            (t, g.controls.clone(), g.ctrl_state, FusedOp::Dense(m))
+        }
+        FusedOp::Diagonal(d) => {
+            let args: Vec<u32> = g.controls.iter().chain(&g.targets).copied().collect();
+            let full = controlled_diagonal(d, g.controls.len(), g.ctrl_state);
+            let (t, d) = sort_diagonal(&args, &full);
+            (t, Vec::new(), 0, FusedOp::Diagonal(d))
+        }
+    }
+}
+
+/// Picks the kernel shape for a normalised operation.
+fn classify<T: Real>(targets: &[u32], op: &FusedOp, c: u32) -> Body<T> {
+    let m = match op {
+        FusedOp::Diagonal(d) => return Body::Diagonal(Diag::new(targets, d, c)),
+        FusedOp::Dense(m) => m,
+    };
+    let k = targets.len();
+    let zero = C64::new(0.0, 0.0);
+    let one = C64::new(1.0, 0.0);
+    let cv = |z: C64| T::c(z);
+    if k == 1 {
+        if m.at(0, 0) == zero && m.at(1, 1) == zero {
+            if m.at(0, 1) == one && m.at(1, 0) == one {
+                return Body::Exchange { lo: 0, hi: 1 };
+            }
+            return Body::Anti2(cv(m.at(0, 1)), cv(m.at(1, 0)));
+        }
+        return Body::Dense2([
+            cv(m.at(0, 0)),
+            cv(m.at(0, 1)),
+            cv(m.at(1, 0)),
+            cv(m.at(1, 1)),
+        ]);
+    }
+    if k == 2 && *m == swap_matrix() {
+        return Body::Exchange { lo: 1, hi: 2 };
+    }
+    let dim = m.dim;
+    let mut from = Vec::with_capacity(dim);
+    let mut phase = Vec::with_capacity(dim);
+    let mut used = vec![false; dim];
+    let mut is_perm = true;
+    for r in 0..dim {
+        let nz: Vec<usize> = (0..dim).filter(|&c| m.at(r, c) != zero).collect();
+        match nz.as_slice() {
+            [c] if !used[*c] => {
+                used[*c] = true;
+                from.push(*c);
+                let z = m.at(r, *c);
+                phase.push((z != one).then(|| cv(z)));
+            }
+            _ => {
+                is_perm = false;
+                break;
+            }
+        }
+    }
+    if is_perm {
+        return Body::Permutation { from, phase };
+    }
+    Body::Dense(m.data.iter().map(|&z| cv(z)).collect())
+}
+
+fn swap_matrix() -> Matrix {
+    let mut m = Matrix::identity(4);
+    m.data[5] = C64::new(0.0, 0.0);
+    m.data[10] = C64::new(0.0, 0.0);
+    m.data[6] = C64::new(1.0, 0.0);
+    m.data[9] = C64::new(1.0, 0.0);
+    m
+}
+
+impl<T: Real> Diag<T> {
+    fn new(qubits: &[u32], d: &[C64], c: u32) -> Self {
+        let block_log = DIAG_BLOCK_LOG.min(c);
+        let low_count = qubits.iter().filter(|&&q| q < block_log).count() as u32;
+        let low_index = (0..1usize << block_log)
+            .map(|l| {
+                qubits[..low_count as usize]
+                    .iter()
+                    .enumerate()
+                    .map(|(j, &q)| ((l >> q) & 1) << j)
+                    .sum()
+            })
+            .collect();
+        Diag {
+            table: d.iter().map(|&z| T::c(z)).collect(),
+            low_count,
+            low_index,
+            qubits: qubits.to_vec(),
+            block_log,
+        }
+    }
+}
+
+/// Visits every run of `2^r` consecutive in-chunk indices whose fixed bits hold their values,
+/// `r` the lowest fixed bit (at most `len_log_max`, at most `c`): `f(start, len)`.
+fn for_each_run(
+    c: u32,
+    fixed_mask: usize,
+    fixed_val: usize,
+    len_log_max: u32,
+    mut f: impl FnMut(usize, usize),
+) {
+    let r = fixed_mask.trailing_zeros().min(c).min(len_log_max);
+    let len = 1usize << r;
+    let free = ((1usize << c) - 1) & !fixed_mask & !(len - 1);
+    let mut x = 0usize;
+    loop {
+        f(x | fixed_val, len);
+        if x == free {
+            break;
+        }
+        x = (x | !free).wrapping_add(1) & free;
+    }
+}
+
+/// The 2×2 kernel: `a' = m00·a + m01·b`, `b' = m10·a + m11·b`, elementwise over two runs.
+#[inline(always)]
+fn dense2<T: Real>(a: &mut [Complex<T>], b: &mut [Complex<T>], m: &[Complex<T>; 4]) {
+    let [m0, m1, m2, m3] = *m;
+    for (x, y) in a.iter_mut().zip(b.iter_mut()) {
+        let (u, v) = (*x, *y);
+        *x = Complex::new(
+            m0.re * u.re - m0.im * u.im + (m1.re * v.re - m1.im * v.im),
+            m0.re * u.im + m0.im * u.re + (m1.re * v.im + m1.im * v.re),
+        );
+        *y = Complex::new(
+            m2.re * u.re - m2.im * u.im + (m3.re * v.re - m3.im * v.im),
+            m2.re * u.im + m2.im * u.re + (m3.re * v.im + m3.im * v.re),
+        );
+    }
+}
+
+/// The anti-diagonal kernel: `a' = x·b`, `b' = y·a`.
+#[inline(always)]
+fn anti2<T: Real>(a: &mut [Complex<T>], b: &mut [Complex<T>], x: Complex<T>, y: Complex<T>) {
+    for (p, q) in a.iter_mut().zip(b.iter_mut()) {
+        let (u, v) = (*p, *q);
+        *p = x * v;
+        *q = y * u;
+    }
+}
+
+/// The diagonal kernel on one chunk starting at global index `base`.
+fn diagonal<T: Real>(chunk: &mut [Complex<T>], base: usize, d: &Diag<T>) {
+    let one = Complex::new(T::one(), T::zero());
+    let lc = d.low_count as usize;
+    let block = 1usize << d.block_log;
+    for (bi, blk) in chunk.chunks_exact_mut(block).enumerate() {
+        let g = base + bi * block;
+        let hidx: usize = d.qubits[lc..]
+            .iter()
+            .enumerate()
+            .map(|(j, &q)| ((g >> q) & 1) << (j + lc))
+            .sum();
+        let sub = &d.table[hidx..hidx + (1 << lc)];
+        if lc == 0 {
+            let z = sub[0];
+            if z != one {
+                for a in blk.iter_mut() {
+                    *a = *a * z;
+                }
+            }
+        } else {
+            for (a, &li) in blk.iter_mut().zip(&d.low_index) {
+                *a = *a * sub[li];
+            }
+        }
+    }
+}
