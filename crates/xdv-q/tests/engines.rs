@@ -412,10 +412,7 @@ fn qft_phase_runs_fuse_into_few_diagonal_passes() {
         gates.len(),
         p.len()
     );
-    assert!(
-        (1..=3).contains(&diagonals),
-        "{diagonals} diagonal passes"
-    );
+    assert!((1..=3).contains(&diagonals), "{diagonals} diagonal passes");
     // Only the cp phases: one diagonal.
     let phases: Vec<Gate> = gates.into_iter().filter(|x| x.name == "cp").collect();
     let p = checked_plan(&phases, n, &opts);

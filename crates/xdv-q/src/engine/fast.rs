@@ -10,7 +10,7 @@
 //! its chunk, so the result is bit-identical for every thread count.
 
 use super::fusion::{self, FastError};
-use super::kernels::Kernel;
+use super::kernels::{Kernel, Scratch};
 use super::Engine;
 use crate::circuit::Gate;
 use crate::real::Real;
@@ -205,7 +205,7 @@ pub fn chunk_qubits(n: u32) -> u32 {
 fn blocked_pass<T: Real>(amps: &mut [Complex<T>], c: u32, kernels: &[Kernel<T>], parallel: bool) {
     let work = |(ci, chunk): (usize, &mut [Complex<T>])| {
         let base = ci << c;
-        let mut scratch = Vec::new();
+        let mut scratch = Scratch::default();
         let mut parts = [chunk];
         for k in kernels {
             if k.selects(base) {
@@ -237,7 +237,7 @@ fn wide_pass<T: Real>(amps: &mut [Complex<T>], c: u32, kernel: &Kernel<T>, paral
     }
     groups.retain(|(base, _)| kernel.selects(*base));
     let work = |(base, mut parts): (usize, Vec<&mut [Complex<T>]>)| {
-        let mut scratch = Vec::new();
+        let mut scratch = Scratch::default();
         kernel.apply(&mut parts, base, &mut scratch);
     };
     if parallel {

@@ -27,7 +27,10 @@ use crate::real::Real;
 use num_complex::Complex;
 
 /// Runs of the gather/scatter kernels are at most `2^RUN_LOG_MAX` amplitudes, bounding scratch.
-const RUN_LOG_MAX: u32 = 7;
+const RUN_LOG_MAX: u32 = 6;
+
+/// The gather/scatter kernels work on batches of at least this many amplitudes per member.
+const BATCH: usize = 64;
 
 /// The diagonal kernel resolves the lowest `2^DIAG_BLOCK_LOG` index bits by a table.
 const DIAG_BLOCK_LOG: u32 = 6;
@@ -68,6 +71,9 @@ struct Diag<T: Real> {
     qubits: Vec<u32>,
     /// Block size, log2.
     block_log: u32,
+    /// When small enough: for every assignment of the high qubits, the block's entries written
+    /// out (`2^block_log` each), so the inner loop is a contiguous multiply.
+    pattern: Option<Vec<Complex<T>>>,
 }
 
 /// One planned operation ready to run on `2^c`-amplitude chunks.
@@ -166,7 +172,7 @@ impl<T: Real> Kernel<T> {
         &self,
         parts: &mut [&mut [Complex<T>]],
         base: usize,
-        scratch: &mut Vec<Complex<T>>,
+        scratch: &mut Scratch<T>,
     ) {
         match &self.body {
             Body::Dense2(m) => {
@@ -209,10 +215,19 @@ impl<T: Real> Kernel<T> {
                 return;
             };
             if self.fixed_mask == dist && o_lo == 0 {
-                // One low target and nothing else fixed: the plain blocked loop.
-                for blk in chunk.chunks_exact_mut(2 * dist) {
-                    let (a, b) = blk.split_at_mut(dist);
-                    f(a, b);
+                // One low target and nothing else fixed: the plain blocked loop, with the
+                // stride a constant for the lowest qubits so the loop body unrolls.
+                match dist {
+                    1 => blocked::<T, 1>(chunk, &f),
+                    2 => blocked::<T, 2>(chunk, &f),
+                    4 => blocked::<T, 4>(chunk, &f),
+                    8 => blocked::<T, 8>(chunk, &f),
+                    _ => {
+                        for blk in chunk.chunks_exact_mut(2 * dist) {
+                            let (a, b) = blk.split_at_mut(dist);
+                            f(a, b);
+                        }
+                    }
                 }
                 return;
             }
@@ -234,65 +249,138 @@ impl<T: Real> Kernel<T> {
         }
     }
 
-    /// The gather/scatter kernels: each run of every member is copied to scratch, then every
-    /// output run is computed from the copies.
-    fn gathered(&self, parts: &mut [&mut [Complex<T>]], scratch: &mut Vec<Complex<T>>) {
-        let dim = 1usize << self.targets.len();
-        let zero = Complex::new(T::zero(), T::zero());
+    /// The gather/scatter kernels: runs are collected into batches of at least [`BATCH`]
+    /// amplitudes per member (short runs — a low target or control — are many to a batch), every
+    /// member's runs are copied to scratch, and every output row is computed over the whole
+    /// batch as one contiguous loop, then written back.
+    fn gathered(&self, parts: &mut [&mut [Complex<T>]], scratch: &mut Scratch<T>) {
+        let mut runs: Vec<(usize, usize)> = Vec::with_capacity(BATCH);
+        let mut total = 0;
         for_each_run(
             self.c,
             self.fixed_mask,
             self.fixed_val,
             RUN_LOG_MAX,
             |start, len| {
-                scratch.clear();
-                for s in 0..dim {
-                    let (p, o) = self.member(s);
-                    scratch.extend_from_slice(&parts[p][start + o..][..len]);
-                }
-                for r in 0..dim {
-                    let (p, o) = self.member(r);
-                    let out = &mut parts[p][start + o..][..len];
-                    match &self.body {
-                        Body::Permutation { from, phase } => {
-                            let x = &scratch[from[r] * len..][..len];
-                            match phase[r] {
-                                None => out.copy_from_slice(x),
-                                Some(z) => {
-                                    for (o, &v) in out.iter_mut().zip(x) {
-                                        *o = z * v;
-                                    }
-                                }
-                            }
-                        }
-                        Body::Dense(m) => {
-                            let row = &m[r * dim..][..dim];
-                            let mut first = true;
-                            for (col, &z) in row.iter().enumerate() {
-                                if z == zero {
-                                    continue;
-                                }
-                                let x = &scratch[col * len..][..len];
-                                if first {
-                                    for (o, &v) in out.iter_mut().zip(x) {
-                                        *o = z * v;
-                                    }
-                                    first = false;
-                                } else {
-                                    for (o, &v) in out.iter_mut().zip(x) {
-                                        *o = *o + z * v;
-                                    }
-                                }
-                            }
-                            if first {
-                                out.fill(zero);
-                            }
-                        }
-                        _ => {}
-                    }
+                runs.push((start, len));
+                total += len;
+                if total >= BATCH {
+                    self.batch(parts, &runs, total, scratch);
+                    runs.clear();
+                    total = 0;
                 }
             },
         );
+        if total > 0 {
+            self.batch(parts, &runs, total, scratch);
+        }
+    }
+
+    /// One batch of the gather/scatter kernels: `runs` (start, length) holding `total`
+    /// amplitudes per member. Scratch holds real and imaginary parts apart, so the arithmetic
+    /// loops are plain loops over `T` that vectorise.
+    fn batch(
+        &self,
+        parts: &mut [&mut [Complex<T>]],
+        runs: &[(usize, usize)],
+        total: usize,
+        sc: &mut Scratch<T>,
+    ) {
+        let dim = 1usize << self.targets.len();
+        let size = (dim + 1) * total;
+        sc.re.resize(size, T::zero());
+        sc.im.resize(size, T::zero());
+        for s in 0..dim {
+            let (p, o) = self.member(s);
+            let xr = &mut sc.re[s * total..][..total];
+            let xi = &mut sc.im[s * total..][..total];
+            let mut i = 0;
+            for &(start, len) in runs {
+                let src = &parts[p][start + o..][..len];
+                for ((r, m), a) in xr[i..i + len].iter_mut().zip(&mut xi[i..i + len]).zip(src) {
+                    *r = a.re;
+                    *m = a.im;
+                }
+                i += len;
+            }
+        }
+        let (xr, yr) = sc.re.split_at_mut(dim * total);
+        let (xi, yi) = sc.im.split_at_mut(dim * total);
+        for r in 0..dim {
+            let (sr, si): (&[T], &[T]) = match &self.body {
+                Body::Permutation { from, phase } => {
+                    let ar = &xr[from[r] * total..][..total];
+                    let ai = &xi[from[r] * total..][..total];
+                    match phase[r] {
+                        None => (ar, ai),
+                        Some(z) => {
+                            cmul_into(yr, yi, z, ar, ai);
+                            (yr, yi)
+                        }
+                    }
+                }
+                Body::Dense(m) => {
+                    let row = &m[r * dim..][..dim];
+                    let mut first = true;
+                    for (col, &z) in row.iter().enumerate() {
+                        if z.re == T::zero() && z.im == T::zero() {
+                            continue;
+                        }
+                        let ar = &xr[col * total..][..total];
+                        let ai = &xi[col * total..][..total];
+                        if first {
+                            cmul_into(yr, yi, z, ar, ai);
+                            first = false;
+                        } else {
+                            cmul_acc(yr, yi, z, ar, ai);
+                        }
+                    }
+                    if first {
+                        yr.fill(T::zero());
+                        yi.fill(T::zero());
+                    }
+                    (yr, yi)
+                }
+                _ => return,
+            };
+            let (p, o) = self.member(r);
+            let mut i = 0;
+            for &(start, len) in runs {
+                let dst = &mut parts[p][start + o..][..len];
+                for (d, (&re, &im)) in dst
+                    .iter_mut()
+                    .zip(sr[i..i + len].iter().zip(&si[i..i + len]))
+                {
+                    *d = Complex::new(re, im);
+                }
+                i += len;
+            }
+        }
+    }
+}
+
+/// Scratch space of the gather/scatter kernels, real and imaginary parts apart; reused.
+#[derive(Debug, Default)]
+pub(crate) struct Scratch<T> {
+    re: Vec<T>,
+    im: Vec<T>,
+}
+
+/// `y = z · a` over split real and imaginary parts (the same operations as `Complex`'s `*`).
+#[inline(always)]
+fn cmul_into<T: Real>(yr: &mut [T], yi: &mut [T], z: Complex<T>, ar: &[T], ai: &[T]) {
+    for ((r, m), (&u, &v)) in yr.iter_mut().zip(yi.iter_mut()).zip(ar.iter().zip(ai)) {
+        *r = z.re * u - z.im * v;
+        *m = z.re * v + z.im * u;
+    }
+}
+
+/// `y = y + z · a` over split real and imaginary parts.
+#[inline(always)]
+fn cmul_acc<T: Real>(yr: &mut [T], yi: &mut [T], z: Complex<T>, ar: &[T], ai: &[T]) {
+    for ((r, m), (&u, &v)) in yr.iter_mut().zip(yi.iter_mut()).zip(ar.iter().zip(ai)) {
+        *r = *r + (z.re * u - z.im * v);
+        *m = *m + (z.re * v + z.im * u);
     }
 }
 
@@ -386,11 +474,14 @@ fn swap_matrix() -> Matrix {
     m
 }
 
+/// The largest written-out diagonal pattern, in entries.
+const DIAG_PATTERN_ENTRIES_MAX: usize = 1 << 14;
+
 impl<T: Real> Diag<T> {
     fn new(qubits: &[u32], d: &[C64], c: u32) -> Self {
         let block_log = DIAG_BLOCK_LOG.min(c);
         let low_count = qubits.iter().filter(|&&q| q < block_log).count() as u32;
-        let low_index = (0..1usize << block_log)
+        let low_index: Vec<usize> = (0..1usize << block_log)
             .map(|l| {
                 qubits[..low_count as usize]
                     .iter()
@@ -399,12 +490,24 @@ impl<T: Real> Diag<T> {
                     .sum()
             })
             .collect();
+        let table: Vec<Complex<T>> = d.iter().map(|&z| T::c(z)).collect();
+        let high_rows = table.len() >> low_count;
+        let pattern =
+            (low_count > 0 && high_rows << block_log <= DIAG_PATTERN_ENTRIES_MAX).then(|| {
+                (0..high_rows)
+                    .flat_map(|h| {
+                        let sub = &table[h << low_count..][..1 << low_count];
+                        low_index.iter().map(move |&li| sub[li])
+                    })
+                    .collect()
+            });
         Diag {
-            table: d.iter().map(|&z| T::c(z)).collect(),
+            table,
             low_count,
             low_index,
             qubits: qubits.to_vec(),
             block_log,
+            pattern,
         }
     }
 }
@@ -428,6 +531,18 @@ fn for_each_run(
             break;
         }
         x = (x | !free).wrapping_add(1) & free;
+    }
+}
+
+/// The blocked pair loop for a compile-time stride `D` (runs of `D`, blocks of `2D`).
+#[inline(always)]
+fn blocked<T: Real, const D: usize>(
+    chunk: &mut [Complex<T>],
+    f: &impl Fn(&mut [Complex<T>], &mut [Complex<T>]),
+) {
+    for blk in chunk.chunks_exact_mut(2 * D) {
+        let (a, b) = blk.split_at_mut(D);
+        f(&mut a[..D], &mut b[..D]);
     }
 }
 
@@ -470,6 +585,13 @@ fn diagonal<T: Real>(chunk: &mut [Complex<T>], base: usize, d: &Diag<T>) {
             .enumerate()
             .map(|(j, &q)| ((g >> q) & 1) << (j + lc))
             .sum();
+        if let Some(pattern) = &d.pattern {
+            let row = &pattern[(hidx >> lc) * block..][..block];
+            for (a, &z) in blk.iter_mut().zip(row) {
+                *a = *a * z;
+            }
+            continue;
+        }
         let sub = &d.table[hidx..hidx + (1 << lc)];
         if lc == 0 {
             let z = sub[0];
