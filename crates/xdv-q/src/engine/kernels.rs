@@ -15,6 +15,7 @@
 //! - `Diagonal`: any number of qubits, phases looked up by index bits (Z, S, T, P, RZ, CP, RZZ,
 //!   fused QFT phase runs, controlled diagonals with the controls expanded).
 //! - `Permutation`: `k` targets, each output a copy (or a phase times a copy) of one input.
+//! - `Dense4`: two targets, dense 4×4, on the four runs in place.
 //! - `Dense`: `k` targets, gathered into a scratch block and multiplied out row by row.
 //!
 //! Every amplitude is computed by the same operations in the same order wherever its chunk falls
@@ -55,6 +56,8 @@ enum Body<T: Real> {
         from: Vec<usize>,
         phase: Vec<Option<Complex<T>>>,
     },
+    /// A dense 4×4 matrix on two targets, row-major, applied directly on the four runs.
+    Dense4([Complex<T>; 16]),
     /// A dense `2^k × 2^k` matrix, row-major.
     Dense(Vec<Complex<T>>),
 }
@@ -189,6 +192,7 @@ impl<T: Real> Kernel<T> {
                     diagonal(chunk, base, d);
                 }
             }
+            Body::Dense4(m) => self.dense4(parts, m),
             Body::Permutation { .. } | Body::Dense(_) => self.gathered(parts, scratch),
         }
     }
@@ -247,6 +251,26 @@ impl<T: Real> Kernel<T> {
                 );
             });
         }
+    }
+
+    /// The two-target dense kernel: the four members' runs as slices, multiplied in place.
+    fn dense4(&self, parts: &mut [&mut [Complex<T>]], m: &[Complex<T>; 16]) {
+        let members = [0, 1, 2, 3].map(|s| self.member(s));
+        for_each_run(self.c, self.fixed_mask, self.fixed_val, 63, |start, len| {
+            let [a, b, c, d] = member_runs(parts, &members, start, len);
+            for (((w, x), y), z) in a.iter_mut().zip(b.iter_mut()).zip(c.iter_mut()).zip(d) {
+                let v = [*w, *x, *y, *z];
+                let row = |r: usize| {
+                    m[4 * r] * v[0]
+                        + m[4 * r + 1] * v[1]
+                        + (m[4 * r + 2] * v[2] + m[4 * r + 3] * v[3])
+                };
+                *w = row(0);
+                *x = row(1);
+                *y = row(2);
+                *z = row(3);
+            }
+        });
     }
 
     /// The gather/scatter kernels: runs are collected into batches of at least [`BATCH`]
@@ -359,6 +383,38 @@ impl<T: Real> Kernel<T> {
     }
 }
 
+/// The runs `[start, start + len)` of each member (`(part, offset)`, in ascending order), as
+/// disjoint slices.
+fn member_runs<'a, T, const D: usize>(
+    parts: &'a mut [&mut [Complex<T>]],
+    members: &[(usize, usize); D],
+    start: usize,
+    len: usize,
+) -> [&'a mut [Complex<T>]; D] {
+    let mut out: [Option<&'a mut [Complex<T>]>; D] = [(); D].map(|_| None);
+    let mut it = parts.iter_mut().enumerate();
+    let mut cur: Option<(usize, &'a mut [Complex<T>])> = None;
+    let mut pos = 0;
+    for (j, &(p, o)) in members.iter().enumerate() {
+        if cur.as_ref().is_none_or(|(q, _)| *q != p) {
+            cur = it
+                .by_ref()
+                .find(|(q, _)| *q == p)
+                .map(|(q, part)| (q, &mut part[..]));
+            pos = 0;
+        }
+        if let Some((_, rest)) = cur.as_mut() {
+            let tail = std::mem::take(rest);
+            let (_, tail) = tail.split_at_mut(start + o - pos);
+            let (run, after) = tail.split_at_mut(len);
+            out[j] = Some(run);
+            *rest = after;
+            pos = start + o + len;
+        }
+    }
+    out.map(Option::unwrap_or_default)
+}
+
 /// Scratch space of the gather/scatter kernels, real and imaginary parts apart; reused.
 #[derive(Debug, Default)]
 pub(crate) struct Scratch<T> {
@@ -461,6 +517,13 @@ fn classify<T: Real>(targets: &[u32], op: &FusedOp, c: u32) -> Body<T> {
     }
     if is_perm {
         return Body::Permutation { from, phase };
+    }
+    if k == 2 {
+        let mut d = [Complex::new(T::zero(), T::zero()); 16];
+        for (o, &z) in d.iter_mut().zip(&m.data) {
+            *o = cv(z);
+        }
+        return Body::Dense4(d);
     }
     Body::Dense(m.data.iter().map(|&z| cv(z)).collect())
 }
