@@ -1,6 +1,7 @@
 //! Informal speed of the fast engine's kernels: nanoseconds per amplitude per gate for single
 //! gates (fusion off; consecutive gates on low qubits share one blocked pass) on a 20-qubit state, in both precisions and on 1
-//! and 2 threads. Run with `cargo run --release -p xdv-q --example fast_passes [qubits]`.
+//! and 2 threads. Run with `cargo run --release -p xdv-q --example fast_passes [qubits] [circuit]`;
+//! with `circuit` it times a whole fused circuit under each fusion limit instead.
 //! It asserts nothing; timings depend on the machine.
 
 use std::time::Instant;
@@ -88,11 +89,81 @@ fn run<T: Real>(n: u32) {
     }
 }
 
+/// Ten layers of `u3` on every qubit then `cx` on even and odd neighbour pairs, then a QFT.
+fn circuit(n: u32) -> Vec<Gate> {
+    let mut out = Vec::new();
+    for layer in 0..10 {
+        for q in 0..n {
+            let a = f64::from(layer * n + q);
+            out.push(gate("u3", &[0.1 * a, 0.2 * a, 0.3], &[q]));
+        }
+        for start in [0, 1] {
+            for q in (start..n - 1).step_by(2) {
+                out.push(gate("cx", &[], &[q, q + 1]));
+            }
+        }
+    }
+    for j in 0..n {
+        out.push(gate("h", &[], &[j]));
+        for k in j + 1..n {
+            out.push(gate(
+                "cp",
+                &[std::f64::consts::PI / f64::from(1u32 << (k - j).min(30))],
+                &[k, j],
+            ));
+        }
+    }
+    out
+}
+
+fn whole<T: Real>(n: u32) {
+    let gates = circuit(n);
+    println!(
+        "{} n={n}: layered circuit and QFT, {} gates, 2 threads",
+        T::NAME,
+        gates.len()
+    );
+    let mut variants: Vec<(String, FastOptions)> = vec![(
+        "fusion off".into(),
+        FastOptions {
+            fusion: false,
+            ..FastOptions::default()
+        },
+    )];
+    for q in 1..=5 {
+        variants.push((
+            format!("fused_qubits_max {q}"),
+            FastOptions {
+                fused_qubits_max: q,
+                ..FastOptions::default()
+            },
+        ));
+    }
+    for (label, opts) in variants {
+        let fast = Fast::with_options(2, opts);
+        let mut s = StateVec::<T>::zero(n, u64::MAX).expect("fits");
+        fast.apply_with_stats(&mut s, &gates[..20])
+            .expect("valid gates");
+        let t = Instant::now();
+        let stats = fast.apply_with_stats(&mut s, &gates).expect("valid gates");
+        let ms = t.elapsed().as_secs_f64() * 1e3;
+        println!(
+            "  {label:<20} {ms:8.2} ms  ops {:4}  passes {:4}",
+            stats.gates_out, stats.passes
+        );
+    }
+}
+
 fn main() {
     let n = std::env::args()
         .nth(1)
         .and_then(|a| a.parse().ok())
         .unwrap_or(20);
+    if std::env::args().nth(2).as_deref() == Some("circuit") {
+        whole::<f32>(n);
+        whole::<f64>(n);
+        return;
+    }
     run::<f32>(n);
     run::<f64>(n);
 }

@@ -405,20 +405,45 @@ fn qft_phase_runs_fuse_into_few_diagonal_passes() {
     let gates = qft(n);
     let opts = FastOptions::default();
     let p = checked_plan(&gates, n, &opts);
-    let diagonals = p.iter().filter(|o| o.is_diagonal()).count();
-    assert!(
-        p.len() <= n as usize,
-        "{} gates fused to {} operations",
-        gates.len(),
-        p.len()
-    );
-    assert!((1..=3).contains(&diagonals), "{diagonals} diagonal passes");
+    // Each run of cp phases after a Hadamard is one diagonal: n Hadamards, n − 1 diagonals.
+    let diagonals: Vec<usize> = p
+        .iter()
+        .filter(|o| o.is_diagonal())
+        .map(|o| o.sources)
+        .collect();
+    let want: Vec<usize> = (1..n as usize).rev().collect();
+    assert_eq!(diagonals, want, "cp gates per diagonal");
+    assert_eq!(p.len(), 2 * n as usize - 1);
     // Only the cp phases: one diagonal.
     let phases: Vec<Gate> = gates.into_iter().filter(|x| x.name == "cp").collect();
     let p = checked_plan(&phases, n, &opts);
     assert_eq!(p.len(), 1, "{p:?}");
     assert!(p[0].is_diagonal());
     assert_eq!(p[0].sources, phases.len());
+}
+
+#[test]
+fn single_qubit_gates_are_absorbed_into_a_two_qubit_gate() {
+    let mut rng = ChaCha8Rng::seed_from_u64(5);
+    let u = Gate {
+        name: "unitary".into(),
+        params: Vec::new(),
+        targets: vec![3, 1],
+        controls: Vec::new(),
+        ctrl_state: 0,
+        matrix: random_unitary(&mut rng, 4),
+    };
+    let gates = vec![
+        g("h", &[], &[1]),
+        u,
+        g("t", &[], &[3]),
+        g("x", &[], &[0]),
+        g("sx", &[], &[1]),
+    ];
+    let p = checked_plan(&gates, 4, &FastOptions::default());
+    let sources: Vec<(Vec<u32>, usize)> =
+        p.iter().map(|o| (o.targets.clone(), o.sources)).collect();
+    assert_eq!(sources, vec![(vec![1, 3], 4), (vec![0], 1)]);
 }
 
 #[test]

@@ -45,7 +45,7 @@ impl Default for FastOptions {
     fn default() -> Self {
         FastOptions {
             fusion: true,
-            fused_qubits_max: 3,
+            fused_qubits_max: 2,
             diagonal_qubits_max: 12,
         }
     }

@@ -9,7 +9,8 @@
 //!   not costlier than the two apart: diagonal with diagonal while the union has at most
 //!   [`FastOptions::diagonal_qubits_max`] qubits (a QFT's phase run becomes one diagonal pass);
 //!   anything else into a dense matrix while the union has at most
-//!   [`FastOptions::fused_qubits_max`] qubits and the cost model agrees. Controls are expanded
+//!   [`FastOptions::fused_qubits_max`] qubits and the cost model (the kernels' measured cost per
+//!   amplitude) says the merged operation is no dearer than the two apart. Controls are expanded
 //!   into the matrix when gates merge; a gate that merges with nothing keeps its controls.
 //! - A controlled gate whose target matrix is diagonal is a diagonal on all its qubits.
 //! - A global phase (no targets, no controls) is folded into an uncontrolled operation.
@@ -24,9 +25,23 @@ use crate::circuit::Gate;
 use crate::gates::{Matrix, C64};
 use thiserror::Error;
 
-/// The cost of one pass over the state, in the units of one complex multiply-add per amplitude.
-/// A pass is memory-bound; a dense `k`-qubit matrix costs `2^k` multiply-adds per amplitude.
-const PASS_COST: u64 = 8;
+/// The cost model, in tenths of a nanosecond per amplitude (measured informally, `f64`, one
+/// thread, the x86-64 baseline target; see `examples/fast_passes.rs`). Blocked passes keep a
+/// chunk in cache across operations, so a pass itself is cheap and the kernels' arithmetic
+/// dominates; retune these when the kernels change.
+///
+/// The fixed cost of one more operation (loop set-up, and memory traffic when it is a pass of
+/// its own).
+const PASS_COST: u64 = 4;
+/// A one-target dense 2×2.
+const DENSE1_COST: u64 = 4;
+/// A diagonal of any size.
+const DIAGONAL_COST: u64 = 3;
+/// A permutation (with phases) of two or more targets, per target: it runs through the
+/// gather/scatter kernel (SWAP alone is cheaper, but is priced the same here).
+const PERMUTATION_COST_PER_TARGET: u64 = 10;
+/// Dense operations by target count (index `k`; 0 and 1 unused).
+const DENSE_COST: [u64; 7] = [4, 4, 20, 60, 100, 200, 400];
 
 /// How far back (in planned operations) a gate looks for an operation to merge into.
 pub const LOOKBACK_OPS_MAX: usize = 64;
@@ -204,11 +219,34 @@ impl FusedGate {
 
     /// The cost of one application under the cost model.
     fn cost(&self) -> u64 {
-        match self.op {
-            FusedOp::Dense(_) => PASS_COST + (1 << self.targets.len()),
-            FusedOp::Diagonal(_) => PASS_COST + 1,
-        }
+        PASS_COST + op_cost(&self.op, self.targets.len())
     }
+}
+
+/// The kernel cost of an operation on `k` targets.
+fn op_cost(op: &FusedOp, k: usize) -> u64 {
+    match op {
+        FusedOp::Diagonal(_) => DIAGONAL_COST,
+        FusedOp::Dense(_) if k <= 1 => DENSE1_COST,
+        FusedOp::Dense(m) if is_permutation(m) => PERMUTATION_COST_PER_TARGET * k as u64,
+        FusedOp::Dense(_) => DENSE_COST[k.min(DENSE_COST.len() - 1)],
+    }
+}
+
+/// Whether every row and column has exactly one non-zero entry.
+fn is_permutation(m: &Matrix) -> bool {
+    let zero = C64::new(0.0, 0.0);
+    let mut used = vec![false; m.dim];
+    (0..m.dim).all(|r| {
+        let mut nz = (0..m.dim).filter(|&c| m.at(r, c) != zero);
+        match (nz.next(), nz.next()) {
+            (Some(c), None) if !used[c] => {
+                used[c] = true;
+                true
+            }
+            _ => false,
+        }
+    })
 }
 
 /// The diagonal of the controlled expansion: controls in the low `nc` index bits.
@@ -325,11 +363,8 @@ fn try_merge(earlier: &FusedGate, later: &FusedGate, opts: &FastOptions) -> Opti
     if u > opts.fused_qubits_max.min(FUSED_QUBITS_LIMIT) {
         return None;
     }
-    let merged_cost = PASS_COST + (1 << u);
-    if merged_cost > earlier.cost() + later.cost() {
-        return None;
-    }
-    Some(merge(earlier, later))
+    let merged = merge(earlier, later);
+    (merged.cost() <= earlier.cost() + later.cost()).then_some(merged)
 }
 
 /// One input gate as a plan operation, before any merging: diagonal gates (controls expanded
