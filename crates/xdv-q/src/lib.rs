@@ -33,7 +33,7 @@ pub mod state;
 
 pub use circuit::{Circuit, Condition, Gate, Op, Register};
 pub use device::{Device, DeviceCheckError, DeviceError};
-pub use engine::{Engine, Reference};
+pub use engine::{Engine, Fast, Reference};
 pub use exec::{final_state, run, ExecError, Method, RunOptions, RunResult};
 pub use gates::{GateDef, Matrix, C64};
 pub use noise::predicted_error;

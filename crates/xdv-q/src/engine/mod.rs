@@ -1,9 +1,15 @@
 //! Engines: what applies a sequence of gates to a state vector. [`Reference`] is the scalar
 //! oracle — one amplitude group at a time, straight from the definition — that every fast engine
-//! is tested against.
+//! is tested against. [`Fast`] is the fused, multithreaded engine built from [`fusion`] and the
+//! shape-specific kernels.
 
+mod fast;
+pub mod fusion;
+mod kernels;
 mod reference;
 
+pub use fast::{chunk_qubits, Fast, FastOptions, FastStats};
+pub use fusion::{plan, FastError, FusedGate, FusedOp};
 pub use reference::Reference;
 
 use crate::circuit::Gate;
