@@ -123,6 +123,14 @@ fn whole<T: Real>(n: u32) {
         T::NAME,
         gates.len()
     );
+    let t = Instant::now();
+    let planned = xdv_q::engine::plan(&gates, n, &FastOptions::default()).expect("valid gates");
+    let diagonals = planned.iter().filter(|o| o.is_diagonal()).count();
+    println!(
+        "  plan alone: {:.2} ms, {} operations, {diagonals} diagonal",
+        t.elapsed().as_secs_f64() * 1e3,
+        planned.len()
+    );
     let mut variants: Vec<(String, FastOptions)> = vec![(
         "fusion off".into(),
         FastOptions {

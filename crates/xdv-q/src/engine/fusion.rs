@@ -327,11 +327,20 @@ fn merge(earlier: &FusedGate, later: &FusedGate) -> FusedGate {
     let u = union(&qa, &qb);
     let sources = earlier.sources + later.sources;
     let op = match (oa, ob) {
-        (FusedOp::Diagonal(da), FusedOp::Diagonal(db)) => FusedOp::Diagonal(
-            (0..1usize << u.len())
-                .map(|i| db[sub_index(i, &u, &qb)] * da[sub_index(i, &u, &qa)])
-                .collect(),
-        ),
+        (FusedOp::Diagonal(da), FusedOp::Diagonal(db)) => {
+            let (pa, pb) = (positions(&qa, &u), positions(&qb, &u));
+            let sub = |i: usize, pos: &[usize]| -> usize {
+                pos.iter()
+                    .enumerate()
+                    .map(|(j, &p)| ((i >> p) & 1) << j)
+                    .sum()
+            };
+            FusedOp::Diagonal(
+                (0..1usize << u.len())
+                    .map(|i| db[sub(i, &pb)] * da[sub(i, &pa)])
+                    .collect(),
+            )
+        }
         (oa, ob) => {
             let dense = |q: &[u32], o: FusedOp| {
                 let m = match o {
