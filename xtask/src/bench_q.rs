@@ -174,7 +174,8 @@ pub fn bench_q(rest: &[&str]) -> Result<()> {
     let out = root().join("bench-out");
     let dir = out.join("q-circuits");
     std::fs::create_dir_all(&dir)?;
-    let mut circuits: Vec<(String, String)> = vec![("random_20".into(), random_circuit(20, 10, 20))];
+    let mut circuits: Vec<(String, String)> =
+        vec![("random_20".into(), random_circuit(20, 10, 20))];
     if !quick {
         circuits.push(("random_24".into(), random_circuit(24, 10, 24)));
         circuits.push(("qft_24".into(), qft_circuit(24)));
@@ -245,7 +246,9 @@ pub fn bench_q(rest: &[&str]) -> Result<()> {
     let med = |sim: &str, circuit: &str, threads: usize| -> Option<f64> {
         let mut v: Vec<f64> = ms
             .iter()
-            .filter(|m| m.sim == sim && m.circuit == circuit && m.threads == threads && !m.discarded)
+            .filter(|m| {
+                m.sim == sim && m.circuit == circuit && m.threads == threads && !m.discarded
+            })
             .map(|m| m.simulate_s)
             .collect();
         (!v.is_empty()).then(|| median(&mut v))
@@ -279,7 +282,11 @@ pub fn bench_q(rest: &[&str]) -> Result<()> {
     }
     let ratios = [
         ("XDV f32 / qsim (goal ≤ 0.5)", sims[0].label, sims[2].label),
-        ("XDV f64 / qulacs (goal ≤ 0.25)", sims[1].label, sims[3].label),
+        (
+            "XDV f64 / qulacs (goal ≤ 0.25)",
+            sims[1].label,
+            sims[3].label,
+        ),
         ("XDV f64 / qsim (goal < 1)", sims[1].label, sims[2].label),
         ("XDV f64 / Aer", sims[1].label, sims[4].label),
     ];

@@ -15,6 +15,8 @@ use xdv_core::Machine;
 use xdv_sim::{SimConfig, SimError};
 use xdv_trace::{hex, replay, ReplayOptions, TraceWriter, DEFAULT_DIGEST_INTERVAL};
 
+mod q;
+
 // The core allocates many small, short-lived objects (events, effects, capability entries);
 // mimalloc is markedly faster at that than the system allocator.
 #[global_allocator]
@@ -80,6 +82,11 @@ enum Cmd {
         /// Print one JSON document.
         #[arg(long)]
         json: bool,
+    },
+    /// The Q domain's embedded provider: run OpenQASM circuits, print states, expectation values.
+    Q {
+        #[command(subcommand)]
+        command: q::QCmd,
     },
     /// Provider capacity descriptions.
     Machine {
@@ -388,6 +395,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
             }
             Ok(ExitCode::SUCCESS)
         }
+        Cmd::Q { command } => q::run(command),
         Cmd::Machine { command } => match command {
             MachineCmd::Check { file, json } => {
                 let m = load_machine(&file)?;
