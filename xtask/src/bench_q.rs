@@ -8,8 +8,11 @@
 //! simulator and `--runs` timed repetitions, rotating the order of the simulators every
 //! repetition. Each measurement is a fresh process that reports the time of the state evolution
 //! alone (`timings.simulate_s` for XDV). The 1-minute load average is recorded with each run, and
-//! a run started while it exceeded the core count plus one half is discarded. It writes
-//! `bench-out/q.json` and `bench-out/q.md` with medians and ratios.
+//! a run started while it exceeded the core count plus one half is discarded. The machine's read +
+//! write memory bandwidth is measured on each thread count (`xdv q bandwidth`), and XDV's runs
+//! report how many full passes over the state they made, so each is set against its bandwidth
+//! floor (passes × 2 × state bytes / bandwidth). It writes `bench-out/q.json` and `bench-out/q.md`
+//! with medians and ratios.
 
 use crate::{machine_description, median, output, root, run};
 use anyhow::{bail, Context, Result};
@@ -174,15 +177,15 @@ pub fn bench_q(rest: &[&str]) -> Result<()> {
     let out = root().join("bench-out");
     let dir = out.join("q-circuits");
     std::fs::create_dir_all(&dir)?;
-    let mut circuits: Vec<(String, String)> =
-        vec![("random_20".into(), random_circuit(20, 10, 20))];
+    let mut circuits: Vec<(String, String, u32)> =
+        vec![("random_20".into(), random_circuit(20, 10, 20), 20)];
     if !quick {
-        circuits.push(("random_24".into(), random_circuit(24, 10, 24)));
-        circuits.push(("qft_24".into(), qft_circuit(24)));
+        circuits.push(("random_24".into(), random_circuit(24, 10, 24), 24));
+        circuits.push(("qft_24".into(), qft_circuit(24), 24));
     } else {
-        circuits.push(("qft_20".into(), qft_circuit(20)));
+        circuits.push(("qft_20".into(), qft_circuit(20), 20));
     }
-    for (name, text) in &circuits {
+    for (name, text, _) in &circuits {
         std::fs::write(dir.join(format!("{name}.qasm")), text)?;
     }
     let py = venv(&out)?;
@@ -213,8 +216,19 @@ pub fn bench_q(rest: &[&str]) -> Result<()> {
         .unwrap_or(1);
     let load_max = cores as f64 + 0.5;
     let thread_counts: Vec<usize> = if cores >= 2 { vec![1, 2] } else { vec![1] };
+    let mut bandwidth: Vec<(usize, f64)> = Vec::new();
+    for &t in &thread_counts {
+        let j = output(Command::new(&xdv).args([
+            "q",
+            "bandwidth",
+            "--threads",
+            &t.to_string(),
+            "--json",
+        ]))?;
+        bandwidth.push((t, crate::field(&j, "bytes_per_s")?));
+    }
     let mut ms: Vec<Measurement> = Vec::new();
-    for (name, _) in &circuits {
+    for (name, _, _) in &circuits {
         let file = dir.join(format!("{name}.qasm"));
         for &threads in &thread_counts {
             for s in &sims {
@@ -253,22 +267,45 @@ pub fn bench_q(rest: &[&str]) -> Result<()> {
             .collect();
         (!v.is_empty()).then(|| median(&mut v))
     };
+    let med_passes = |sim: &str, circuit: &str, threads: usize| -> Option<f64> {
+        let mut v: Vec<f64> = ms
+            .iter()
+            .filter(|m| m.sim == sim && m.circuit == circuit && m.threads == threads)
+            .filter_map(|m| m.passes)
+            .collect();
+        (!v.is_empty()).then(|| median(&mut v))
+    };
     let machine = machine_description();
     let mut md = String::new();
     let _ = writeln!(md, "Machine: {machine}. Medians of {runs} runs after one warm-up, seconds of state evolution (lower is better); runs started with a 1-minute load average above {load_max} discarded ({} of {}).\n",
         ms.iter().filter(|m| m.discarded).count(), ms.len());
     let mut header = String::from("| simulator |");
     let mut rule = String::from("|---|");
-    for (name, _) in &circuits {
+    for (name, _, _) in &circuits {
         for &t in &thread_counts {
             let _ = write!(header, " {name} {t}T |");
             rule.push_str("---:|");
         }
     }
+    let bw: Vec<String> = bandwidth
+        .iter()
+        .map(|(t, b)| {
+            format!(
+                "{:.1} GB/s on {t} thread{}",
+                b / 1e9,
+                if *t == 1 { "" } else { "s" }
+            )
+        })
+        .collect();
+    let _ = writeln!(
+        md,
+        "Read + write memory bandwidth (`xdv q bandwidth`): {}.\n",
+        bw.join(", ")
+    );
     let _ = writeln!(md, "{header}\n{rule}");
     for s in &sims {
         let mut row = format!("| {} |", s.label);
-        for (name, _) in &circuits {
+        for (name, _, _) in &circuits {
             for &t in &thread_counts {
                 match med(s.label, name, t) {
                     Some(v) => {
@@ -290,9 +327,31 @@ pub fn bench_q(rest: &[&str]) -> Result<()> {
         ("XDV f64 / qsim (goal < 1)", sims[1].label, sims[2].label),
         ("XDV f64 / Aer", sims[1].label, sims[4].label),
     ];
+    for (i, precision_bytes) in [(0usize, 8u64), (1, 16)] {
+        let label = sims[i].label;
+        let mut passes_row = format!("| {label}: passes over the state |");
+        let mut floor_row = format!("| {label}: time / bandwidth floor |");
+        for (name, _, n) in &circuits {
+            for &t in &thread_counts {
+                let bw = bandwidth.iter().find(|(x, _)| *x == t).map(|(_, b)| *b);
+                match (med_passes(label, name, t), med(label, name, t), bw) {
+                    (Some(p), Some(secs), Some(bw)) => {
+                        let floor = p * 2.0 * (precision_bytes << n) as f64 / bw;
+                        let _ = write!(passes_row, " {p:.0} |");
+                        let _ = write!(floor_row, " {:.2}× |", secs / floor.max(1e-12));
+                    }
+                    _ => {
+                        passes_row.push_str(" — |");
+                        floor_row.push_str(" — |");
+                    }
+                }
+            }
+        }
+        let _ = writeln!(md, "{passes_row}\n{floor_row}");
+    }
     for (what, a, b) in ratios {
         let mut row = format!("| {what} |");
-        for (name, _) in &circuits {
+        for (name, _, _) in &circuits {
             for &t in &thread_counts {
                 match (med(a, name, t), med(b, name, t)) {
                     (Some(x), Some(y)) => {
@@ -308,7 +367,12 @@ pub fn bench_q(rest: &[&str]) -> Result<()> {
     let mut json = String::from("{");
     let _ = write!(
         json,
-        "\"machine\":{machine:?},\"runs\":{runs},\"load_max\":{load_max},\"measurements\":["
+        "\"machine\":{machine:?},\"runs\":{runs},\"load_max\":{load_max},\"bandwidth_bytes_per_s\":{{{}}},\"measurements\":[",
+        bandwidth
+            .iter()
+            .map(|(t, b)| format!("\"{t}\":{b}"))
+            .collect::<Vec<_>>()
+            .join(",")
     );
     for (i, m) in ms.iter().enumerate() {
         if i > 0 {

@@ -10,6 +10,7 @@
 //!   fast engine.
 //! - [`state`]: the state-vector buffer, with its memory limit checked before allocation.
 //! - [`exec`]: running a circuit — final sampling or trajectories — to counts or a final state.
+//! - [`bandwidth`]: the memory-bandwidth probe benchmarks set an engine's passes against.
 //! - [`rng`]: the pinned random generator every random choice comes from.
 //! - [`pauli`]: Pauli observables, exact and estimated from shots.
 //! - [`device`]: the device model (coupling map, native gates, noise figures) read from TOML.
@@ -19,6 +20,7 @@
 //! concatenated in declaration order; a state-vector index is `Σ bit_q · 2^q` (qubit 0 is the least
 //! significant bit); a counts key lists the classical bits with the highest index leftmost.
 
+pub mod bandwidth;
 pub mod circuit;
 pub mod device;
 pub mod engine;

@@ -71,6 +71,22 @@ pub enum QCmd {
     Gates,
     /// Print an example device description (TOML): a five-qubit line with IBM-like figures.
     ExampleDevice,
+    /// Measure the machine's read + write memory bandwidth: the floor under each pass an engine
+    /// makes over a state (benchmarks report time per pass against it).
+    Bandwidth {
+        /// Buffer size, MiB (far larger than the caches).
+        #[arg(long, default_value_t = 1024)]
+        mib: u64,
+        /// Threads (0: every core).
+        #[arg(long, default_value_t = 0)]
+        threads: usize,
+        /// Timed passes (the median is reported).
+        #[arg(long, default_value_t = 9)]
+        passes: usize,
+        /// Print one JSON document.
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 /// What every `xdv q` command reads and how it simulates.
@@ -196,6 +212,30 @@ pub fn run(cmd: QCmd) -> Result<ExitCode> {
         }
         QCmd::ExampleDevice => {
             print!("{}", xdv_q::device::EXAMPLE_TOML);
+            return Ok(ExitCode::SUCCESS);
+        }
+        QCmd::Bandwidth {
+            mib,
+            threads,
+            passes,
+            json,
+        } => {
+            let b = xdv_q::bandwidth::measure(mib.saturating_mul(1 << 20), *threads, *passes)?;
+            let gbs = b.bytes_per_s / 1e9;
+            if *json {
+                say!(
+                    "{}",
+                    json!({"threads": b.threads, "bytes": b.bytes, "passes": b.passes, "bytes_per_s": b.bytes_per_s, "gb_per_s": gbs})
+                );
+            } else {
+                say!(
+                    "read + write bandwidth: {gbs:.1} GB/s on {} thread{} ({} MiB buffer, median of {} passes)",
+                    b.threads,
+                    if b.threads == 1 { "" } else { "s" },
+                    b.bytes >> 20,
+                    b.passes
+                );
+            }
             return Ok(ExitCode::SUCCESS);
         }
     };
@@ -359,7 +399,7 @@ fn run_in<T: Real>(cmd: QCmd) -> Result<ExitCode> {
             }
             Ok(ExitCode::SUCCESS)
         }
-        QCmd::Gates | QCmd::ExampleDevice => {
+        QCmd::Gates | QCmd::ExampleDevice | QCmd::Bandwidth { .. } => {
             unreachable!("handled before choosing a precision")
         }
     }
