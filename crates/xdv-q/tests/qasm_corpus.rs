@@ -807,6 +807,78 @@ fn numbers_and_expressions() {
     }
 }
 
+// ---- inputs that once panicked, hung or exhausted memory ----
+
+/// Sources that must be refused with an error of the given kind, quickly and without a panic or
+/// a stack overflow (each ran into one before its limit existed).
+#[test]
+fn resource_bombs_are_limits_not_crashes() {
+    let mut doubling = String::from("OPENQASM 3.0;\ngate g0 a { }\n");
+    for i in 1..=63 {
+        doubling.push_str(&format!("gate g{i} a {{ g{} a; g{} a; }}\n", i - 1, i - 1));
+    }
+    doubling.push_str("qubit q;\ng63 q;\n");
+    let mut pow_nest = String::from("OPENQASM 3.0;\ngate e a { }\ngate p0 a { pow(9000000) @ e a; }\n");
+    for i in 1..=30 {
+        pow_nest.push_str(&format!("gate p{i} a {{ p{} a; p{} a; }}\n", i - 1, i - 1));
+    }
+    pow_nest.push_str("qubit q;\np30 q;\n");
+    let cases: Vec<(&str, String, QasmErrorKind)> = vec![
+        (
+            // A flat chain of operators built a left-deep tree that evaluation recursed through.
+            "long operator chain",
+            format!("OPENQASM 2.0;\nqreg q[1];\nU(0{}, 0, 0) q[0];\n", "+1".repeat(200_000)),
+            QasmErrorKind::Limit,
+        ),
+        (
+            // Gates whose bodies emit nothing were expanded 2^63 times.
+            "doubling empty gates",
+            doubling,
+            QasmErrorKind::Limit,
+        ),
+        (
+            "pow of an empty gate, nested",
+            pow_nest,
+            QasmErrorKind::Limit,
+        ),
+        (
+            // Each barrier over a million qubits is a million-element list.
+            "barriers over a huge register",
+            "OPENQASM 3.0;\nqubit[1000000] q;\nfor int i in [0:20] { barrier q; }\n".into(),
+            QasmErrorKind::Limit,
+        ),
+    ];
+    for (what, src, kind) in cases {
+        match parse_str(&src) {
+            Ok(c) => panic!("{what}: accepted ({} ops)", c.ops.len()),
+            Err(e) => assert_eq!(e.kind, kind, "{what}: {e}"),
+        }
+    }
+    // A range whose last `start + k·step` overflowed i64 in the multiplication (a panic): its
+    // elements are the closed form, i = −(2^63 − 1) + k·2^62 for k = 0..=3.
+    let c = parse_str(
+        "OPENQASM 3.0;\ninclude \"stdgates.inc\";\nqubit q;\nfor int i in [-9223372036854775807:4611686018427387904:9223372036854775807] { rz(i / 4611686018427387904) q; }\n",
+    )
+    .unwrap();
+    let ks: Vec<f64> = c
+        .ops
+        .iter()
+        .map(|o| match o {
+            Op::Gate(g) => g.params[0],
+            _ => f64::NAN,
+        })
+        .collect();
+    let (start, step) = (-(1i128 << 63) + 1, 1i128 << 62);
+    let want: Vec<f64> = (0..4)
+        .map(|k| ((start + k * step) / step) as f64) // integer division truncates toward zero
+        .collect();
+    assert_eq!(ks, want);
+    // A sum of many terms within the limit still evaluates.
+    let src = format!("OPENQASM 2.0;\nqreg q[1];\nU(0{}, 0, 0) q[0];\n", "+1".repeat(500));
+    let Op::Gate(g) = &parse_str(&src).unwrap().ops[0] else { panic!() };
+    assert_eq!(g.params[0], 500.0);
+}
+
 // ---- never panic ----
 
 const VOCAB: &[&str] = &[

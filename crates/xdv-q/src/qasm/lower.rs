@@ -17,7 +17,10 @@
 
 use super::ast::*;
 use super::error::{Pos, QasmErrorKind as K, RawError, Res};
-use super::{CLBITS_MAX, CONTROLS_MAX, GATE_DEPTH_MAX, LOOP_ITERATIONS_MAX, OPS_MAX, QUBITS_MAX};
+use super::{
+    CLBITS_MAX, CONTROLS_MAX, GATE_DEPTH_MAX, GATE_EXPANSIONS_MAX, LOOP_ITERATIONS_MAX, OPS_MAX,
+    QUBITS_MAX,
+};
 use crate::circuit::{Circuit, Condition, Gate, Op, Register};
 use crate::gates::{self, Include, Matrix, C64};
 use std::collections::HashMap;
@@ -89,6 +92,7 @@ pub struct Lowerer<'a> {
     gates: HashMap<String, Rc<GateDecl>>,
     inputs: Vec<String>,
     ops_count: usize,
+    expansions: u64,
     loop_iterations: u64,
     global_phase: f64,
     cond_depth: usize,
@@ -127,6 +131,7 @@ impl<'a> Lowerer<'a> {
             gates: HashMap::new(),
             inputs: Vec::new(),
             ops_count: 0,
+            expansions: 0,
             loop_iterations: 0,
             global_phase: 0.0,
             cond_depth: 0,
@@ -298,6 +303,22 @@ impl<'a> Lowerer<'a> {
                 ),
             )
             .hint("reduce loop counts, pow exponents or gate nesting"));
+        }
+        Ok(())
+    }
+
+    /// Counts `n` user-gate expansions or `pow` repetitions against [`GATE_EXPANSIONS_MAX`].
+    fn count_expansions(&mut self, n: u64, pos: Pos) -> Res<()> {
+        self.expansions = self.expansions.saturating_add(n);
+        if self.expansions > GATE_EXPANSIONS_MAX {
+            return Err(err(
+                pos,
+                K::Limit,
+                format!(
+                    "more than {GATE_EXPANSIONS_MAX} gate expansions and pow repetitions in all"
+                ),
+            )
+            .hint("reduce gate nesting or pow exponents (gates that emit nothing still cost their expansion)"));
         }
         Ok(())
     }
@@ -563,7 +584,10 @@ impl<'a> Lowerer<'a> {
                 ),
             ));
         }
-        Ok((0..count as i64).map(|k| start + k * step).collect())
+        // Every element lies between start and end, but `k · step` alone may not fit in i64.
+        Ok((0..count)
+            .map(|k| (start as i128 + k * step as i128) as i64)
+            .collect())
     }
 
     // ---- operands ----
@@ -942,7 +966,7 @@ impl<'a> Lowerer<'a> {
                 }
                 let mut seen = std::collections::HashSet::new();
                 qubits.retain(|q| seen.insert(*q));
-                self.count_ops(1, pos)?;
+                self.count_ops(qubits.len().max(1), pos)?;
                 out.push(Op::Barrier { qubits });
                 Ok(())
             }
@@ -1368,6 +1392,7 @@ impl<'a> Lowerer<'a> {
             )
         };
         if let Some(decl) = self.gates.get(name).cloned() {
+            self.count_expansions(1, pos)?;
             if params.len() != decl.params.len() {
                 return Err(arity("parameter", decl.params.len(), params.len()));
             }
@@ -1418,7 +1443,7 @@ impl<'a> Lowerer<'a> {
                         } else {
                             a.iter().map(map).collect()
                         };
-                        self.count_ops(1, s.pos)?;
+                        self.count_ops(qubits.len().max(1), s.pos)?;
                         seq.ops.push(Op::Barrier { qubits });
                     }
                     _ => {}
@@ -1505,8 +1530,10 @@ impl<'a> Lowerer<'a> {
                 ));
             }
             let reps = reps as usize;
+            self.count_expansions(reps as u64, pos)?;
             let base = if k < 0.0 { invert(seq) } else { seq };
-            self.count_ops(base.ops.len().saturating_mul(reps.saturating_sub(1)), pos)?;
+            let weight: usize = base.ops.iter().map(op_weight).sum();
+            self.count_ops(weight.saturating_mul(reps.saturating_sub(1)), pos)?;
             let mut ops = Vec::with_capacity(base.ops.len() * reps);
             for _ in 0..reps {
                 ops.extend(base.ops.iter().cloned());
@@ -1655,6 +1682,15 @@ pub fn euler_u(m: &Matrix) -> (f64, f64, f64, f64) {
     } else {
         let alpha = m10.arg();
         (theta, 0.0, (-m01).arg() - alpha, alpha)
+    }
+}
+
+/// What an operation of a gate sequence counts against [`OPS_MAX`]: one, or one per qubit of a
+/// barrier.
+fn op_weight(op: &Op) -> usize {
+    match op {
+        Op::Barrier { qubits } => qubits.len().max(1),
+        _ => 1,
     }
 }
 
