@@ -18,8 +18,8 @@
 use super::ast::*;
 use super::error::{Pos, QasmErrorKind as K, RawError, Res};
 use super::{
-    CLBITS_MAX, CONTROLS_MAX, GATE_DEPTH_MAX, GATE_EXPANSIONS_MAX, LOOP_ITERATIONS_MAX, OPS_MAX,
-    QUBITS_MAX,
+    CLBITS_MAX, CONDITION_BITS_MAX, CONTROLS_MAX, GATE_DEPTH_MAX, GATE_EXPANSIONS_MAX,
+    LOOP_ITERATIONS_MAX, OPS_MAX, QUBITS_MAX,
 };
 use crate::circuit::{Circuit, Condition, Gate, Op, Register};
 use crate::gates::{self, Include, Matrix, C64};
@@ -918,6 +918,9 @@ impl<'a> Lowerer<'a> {
                     (Sel::Many(q), Sel::Many(b)) if q.len() == b.len() => {
                         q.into_iter().zip(b).collect()
                     }
+                    // A single qubit and a one-element register (either way round) match.
+                    (Sel::One(q), Sel::Many(b)) if b.len() == 1 => vec![(q, b[0])],
+                    (Sel::Many(q), Sel::One(b)) if q.len() == 1 => vec![(q[0], b)],
                     (q, b) => {
                         let n = |s: &Sel| match s {
                             Sel::One(_) => 1,
@@ -999,7 +1002,7 @@ impl<'a> Lowerer<'a> {
                     Ok(())
                 }
             },
-            StmtKind::For { var, set, body } => {
+            StmtKind::For { ty, var, set, body } => {
                 if self.qregs.iter().chain(&self.cregs).any(|r| &r.name == var)
                     || self.gates.contains_key(var)
                     || BUILTIN_CONSTANTS.contains(&var.as_str())
@@ -1010,12 +1013,25 @@ impl<'a> Lowerer<'a> {
                         format!("loop variable '{var}' would hide a register, gate or constant of the same name"),
                     ));
                 }
-                let values: Vec<Value> = match set {
-                    LoopSet::Range(r) => self.range(r, pos)?.into_iter().map(Value::Int).collect(),
-                    LoopSet::Set(es) => {
-                        es.iter().map(|e| self.eval(e, None)).collect::<Res<_>>()?
-                    }
+                let values: Vec<(Value, Pos)> = match set {
+                    LoopSet::Range(r) => self
+                        .range(r, pos)?
+                        .into_iter()
+                        .map(|i| (Value::Int(i), r.start.pos))
+                        .collect(),
+                    LoopSet::Set(es) => es
+                        .iter()
+                        .map(|e| Ok((self.eval(e, None)?, e.pos)))
+                        .collect::<Res<_>>()?,
                 };
+                // A typed loop variable holds values of its type, as a constant would.
+                let values: Vec<Value> = values
+                    .into_iter()
+                    .map(|(v, vpos)| match ty {
+                        Some(ty) => self.cast(*ty, v, vpos, var),
+                        None => Ok(v),
+                    })
+                    .collect::<Res<_>>()?;
                 self.loop_iterations = self.loop_iterations.saturating_add(values.len() as u64);
                 if self.loop_iterations > LOOP_ITERATIONS_MAX {
                     return Err(err(
@@ -1083,10 +1099,22 @@ impl<'a> Lowerer<'a> {
             },
             _ => return Ok(None),
         };
-        Ok(Some(match self.bits_of(&op)? {
+        let bits = match self.bits_of(&op)? {
             Sel::One(b) => vec![b],
             Sel::Many(v) => v,
-        }))
+        };
+        if bits.len() > CONDITION_BITS_MAX {
+            return Err(err(
+                e.pos,
+                K::Limit,
+                format!(
+                    "a condition reads {} bits; at most {CONDITION_BITS_MAX} can be compared",
+                    bits.len()
+                ),
+            )
+            .hint("compare single bits, or a register of at most 64 bits"));
+        }
+        Ok(Some(bits))
     }
 
     fn condition(&mut self, e: &Expr) -> Res<Cond> {

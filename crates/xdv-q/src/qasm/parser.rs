@@ -299,7 +299,19 @@ impl Parser<'_, '_> {
     }
 
     fn end(&mut self) -> Res<()> {
-        self.expect(";", "after statement").map(|_| ())
+        if self.eat(";") {
+            return Ok(());
+        }
+        Err(self.missing_semicolon())
+    }
+
+    /// The error for a statement not ended by `;`, at the token found instead.
+    fn missing_semicolon(&self) -> RawError {
+        syntax(
+            self.pos(),
+            format!("expected ';' after the statement, found {}", self.peek()),
+        )
+        .hint("end the previous statement with ';'")
     }
 
     fn statement(&mut self, top: bool) -> Res<Vec<Stmt>> {
@@ -496,9 +508,11 @@ impl Parser<'_, '_> {
             }
             "for" => {
                 self.bump();
-                if !matches!(self.peek_at(1), Tok::Ident(s) if s == "in") {
-                    self.scalar_type()?;
-                }
+                let ty = if matches!(self.peek_at(1), Tok::Ident(s) if s == "in") {
+                    None
+                } else {
+                    Some(self.scalar_type()?)
+                };
                 let (var, _) = self.ident("a loop variable")?;
                 if !self.is_ident("in") {
                     return Err(syntax(
@@ -519,7 +533,12 @@ impl Parser<'_, '_> {
                     ));
                 };
                 let body = self.body()?;
-                one(StmtKind::For { var, set, body })
+                one(StmtKind::For {
+                    ty,
+                    var,
+                    set,
+                    body,
+                })
             }
             "else" => Err(syntax(pos, "'else' without a matching 'if'")),
             _ => {
@@ -683,13 +702,7 @@ impl Parser<'_, '_> {
             }
         }
         let args = self.operands()?;
-        if !self.is_punct(";") {
-            return Err(syntax(
-                self.pos(),
-                format!("expected ';' after statement, found {}", self.peek()),
-            ));
-        }
-        self.bump();
+        self.end()?;
         Ok(GateCall {
             modifiers,
             name,
