@@ -99,20 +99,6 @@ pub enum Precision {
     F64,
 }
 
-macro_rules! say {
-    ($($arg:tt)*) => {{
-        use std::io::Write as _;
-        let mut out = std::io::stdout().lock();
-        if let Err(e) = writeln!(out, $($arg)*) {
-            if e.kind() == std::io::ErrorKind::BrokenPipe {
-                std::process::exit(0);
-            }
-            eprintln!("xdv: cannot write to stdout: {e}");
-            std::process::exit(2);
-        }
-    }};
-}
-
 /// `NAME=VALUE` pairs from `--param`.
 fn parse_params(raw: &[String]) -> Result<Vec<(String, f64)>> {
     let mut out: Vec<(String, f64)> = Vec::new();

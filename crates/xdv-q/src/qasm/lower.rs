@@ -638,6 +638,26 @@ impl<'a> Lowerer<'a> {
         })
     }
 
+    /// The elements of a register (offset, size, whether declared as a single element) that an
+    /// operand's index selects: all of them without an index, as absolute indices.
+    fn select(
+        &mut self,
+        offset: u32,
+        size: u32,
+        scalar: bool,
+        index: Option<&IndexSel>,
+        name: &str,
+    ) -> Res<Sel> {
+        Ok(match index {
+            None if scalar => Sel::One(offset),
+            None => Sel::Many((offset..offset + size).collect()),
+            Some(sel) => match self.index_list(sel, size, name)? {
+                Sel::One(i) => Sel::One(offset + i),
+                Sel::Many(v) => Sel::Many(v.into_iter().map(|i| offset + i).collect()),
+            },
+        })
+    }
+
     fn qubits_of(&mut self, op: &Operand) -> Res<Sel> {
         match op {
             Operand::Hardware { index, pos } => {
@@ -678,15 +698,7 @@ impl<'a> Lowerer<'a> {
                     });
                 };
                 let (offset, size, scalar) = (r.offset, r.size, r.scalar);
-                let name = name.clone();
-                match index {
-                    None if scalar => Ok(Sel::One(offset)),
-                    None => Ok(Sel::Many((offset..offset + size).collect())),
-                    Some(sel) => Ok(match self.index_list(sel, size, &name)? {
-                        Sel::One(i) => Sel::One(offset + i),
-                        Sel::Many(v) => Sel::Many(v.into_iter().map(|i| offset + i).collect()),
-                    }),
-                }
+                self.select(offset, size, scalar, index.as_deref(), name)
             }
         }
     }
@@ -712,15 +724,7 @@ impl<'a> Lowerer<'a> {
                     });
                 };
                 let (offset, size, scalar) = (r.offset, r.size, r.scalar);
-                let name = name.clone();
-                match index {
-                    None if scalar => Ok(Sel::One(offset)),
-                    None => Ok(Sel::Many((offset..offset + size).collect())),
-                    Some(sel) => Ok(match self.index_list(sel, size, &name)? {
-                        Sel::One(i) => Sel::One(offset + i),
-                        Sel::Many(v) => Sel::Many(v.into_iter().map(|i| offset + i).collect()),
-                    }),
-                }
+                self.select(offset, size, scalar, index.as_deref(), name)
             }
         }
     }
