@@ -73,6 +73,7 @@ use crate::circuit::{Circuit, Gate, Op};
 use crate::gates;
 use serde::Deserialize;
 use std::collections::{BTreeMap, BTreeSet};
+use std::io::Read as _;
 use thiserror::Error;
 use toml::Spanned;
 
@@ -95,11 +96,11 @@ pub enum DeviceError {
         message: String,
     },
     /// The file is larger than [`DEVICE_FILE_BYTES_MAX`].
-    #[error("{file}: the device file is {bytes} bytes, more than the {max} allowed")]
+    #[error("{file}: the device file is {bytes} bytes or more, more than the {max} allowed")]
     TooLarge {
         /// The file.
         file: String,
-        /// Its size.
+        /// Its size (for a device or pipe, which tells none, the bytes read before stopping).
         bytes: u64,
         /// The limit.
         max: u64,
@@ -258,7 +259,13 @@ impl Device {
                 max: DEVICE_FILE_BYTES_MAX,
             });
         }
-        let text = std::fs::read_to_string(path).map_err(read_err)?;
+        // A device or pipe reports no size: never read more than one byte past the limit.
+        let mut text = String::new();
+        std::fs::File::open(path)
+            .map_err(read_err)?
+            .take(DEVICE_FILE_BYTES_MAX + 1)
+            .read_to_string(&mut text)
+            .map_err(read_err)?;
         Device::from_toml(&text, &file)
     }
 

@@ -734,6 +734,13 @@ fn hints_and_display() {
     );
     let e = parse_str("OPENQASM 3.0;\nqubit q;\nh q;\n").unwrap_err();
     assert!(e.hint.as_deref().unwrap().contains("stdgates.inc"), "{e}");
+    // The form docs/q.md shows: the error is at the next statement, the hint says what to add.
+    let e =
+        parse_str("OPENQASM 2.0;\nqreg q[1];\nU(0, 0, 0) q[0]\nU(0, 0, 0) q[0];\n").unwrap_err();
+    assert_eq!(
+        e.to_string(),
+        "test.qasm:4:1: expected ';' after the statement, found 'U'\n  hint: end the previous statement with ';'"
+    );
 }
 
 #[test]
@@ -804,6 +811,130 @@ fn numbers_and_expressions() {
         let c = parse_str(&src).unwrap_or_else(|err| panic!("{e}: {err}"));
         let Op::Gate(g) = &c.ops[0] else { panic!() };
         assert!((g.params[0] - want).abs() < 1e-12, "{e} = {}", g.params[0]);
+    }
+}
+
+// ---- inputs that once panicked, hung or exhausted memory ----
+
+/// Sources that must be refused with an error of the given kind, quickly and without a panic or
+/// a stack overflow (each ran into one before its limit existed).
+#[test]
+fn resource_bombs_are_limits_not_crashes() {
+    let mut doubling = String::from("OPENQASM 3.0;\ngate g0 a { }\n");
+    for i in 1..=63 {
+        doubling.push_str(&format!("gate g{i} a {{ g{} a; g{} a; }}\n", i - 1, i - 1));
+    }
+    doubling.push_str("qubit q;\ng63 q;\n");
+    let mut pow_nest =
+        String::from("OPENQASM 3.0;\ngate e a { }\ngate p0 a { pow(9000000) @ e a; }\n");
+    for i in 1..=30 {
+        pow_nest.push_str(&format!("gate p{i} a {{ p{} a; p{} a; }}\n", i - 1, i - 1));
+    }
+    pow_nest.push_str("qubit q;\np30 q;\n");
+    let cases: Vec<(&str, String, QasmErrorKind)> = vec![
+        (
+            // A flat chain of operators built a left-deep tree that evaluation recursed through.
+            "long operator chain",
+            format!(
+                "OPENQASM 2.0;\nqreg q[1];\nU(0{}, 0, 0) q[0];\n",
+                "+1".repeat(200_000)
+            ),
+            QasmErrorKind::Limit,
+        ),
+        (
+            // Gates whose bodies emit nothing were expanded 2^63 times.
+            "doubling empty gates",
+            doubling,
+            QasmErrorKind::Limit,
+        ),
+        (
+            "pow of an empty gate, nested",
+            pow_nest,
+            QasmErrorKind::Limit,
+        ),
+        (
+            // Each barrier over a million qubits is a million-element list.
+            "barriers over a huge register",
+            "OPENQASM 3.0;\nqubit[1000000] q;\nfor int i in [0:20] { barrier q; }\n".into(),
+            QasmErrorKind::Limit,
+        ),
+    ];
+    for (what, src, kind) in cases {
+        match parse_str(&src) {
+            Ok(c) => panic!("{what}: accepted ({} ops)", c.ops.len()),
+            Err(e) => assert_eq!(e.kind, kind, "{what}: {e}"),
+        }
+    }
+    // A range whose last `start + k·step` overflowed i64 in the multiplication (a panic): its
+    // elements are the closed form, i = −(2^63 − 1) + k·2^62 for k = 0..=3.
+    let c = parse_str(
+        "OPENQASM 3.0;\ninclude \"stdgates.inc\";\nqubit q;\nfor int i in [-9223372036854775807:4611686018427387904:9223372036854775807] { rz(i / 4611686018427387904) q; }\n",
+    )
+    .unwrap();
+    let ks: Vec<f64> = c
+        .ops
+        .iter()
+        .map(|o| match o {
+            Op::Gate(g) => g.params[0],
+            _ => f64::NAN,
+        })
+        .collect();
+    let (start, step) = (-(1i128 << 63) + 1, 1i128 << 62);
+    let want: Vec<f64> = (0..4)
+        .map(|k| ((start + k * step) / step) as f64) // integer division truncates toward zero
+        .collect();
+    assert_eq!(ks, want);
+    // A sum of many terms within the limit still evaluates.
+    let src = format!(
+        "OPENQASM 2.0;\nqreg q[1];\nU(0{}, 0, 0) q[0];\n",
+        "+1".repeat(500)
+    );
+    let Op::Gate(g) = &parse_str(&src).unwrap().ops[0] else {
+        panic!()
+    };
+    assert_eq!(g.params[0], 500.0);
+}
+
+/// A typed loop variable has its declared type: `for float x in {1, 2, 3}` makes `x / 2` a real
+/// division, as for a `const float`.
+#[test]
+fn loop_variables_take_their_declared_type() {
+    let check = |decl: &str, want: &[f64]| {
+        let src = format!(
+            "OPENQASM 3.0;\ninclude \"stdgates.inc\";\nqubit q;\nfor {decl} in {{1, 2, 3}} {{ rx(x / 2) q; }}\n"
+        );
+        let c = parse_str(&src).unwrap_or_else(|e| panic!("{decl}: {e}"));
+        let got: Vec<f64> = c
+            .ops
+            .iter()
+            .filter_map(|o| match o {
+                Op::Gate(g) => Some(g.params[0]),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(got, want, "{decl}");
+    };
+    check("float x", &[0.5, 1.0, 1.5]);
+    check("float[64] x", &[0.5, 1.0, 1.5]);
+    check("angle x", &[0.5, 1.0, 1.5]);
+    check("int x", &[0.0, 1.0, 1.0]);
+    check("x", &[0.0, 1.0, 1.0]);
+    let e = parse_str("OPENQASM 3.0;\nfor uint i in {-1} { }\n").unwrap_err();
+    assert_eq!(e.kind, QasmErrorKind::Type, "{e}");
+    assert_eq!((e.line, e.column), (2, 16), "{e}");
+}
+
+/// One qubit measured into a one-bit register (and the reverse) is a measurement of matching
+/// sizes, as Qiskit and the OpenQASM 3 grammar read it.
+#[test]
+fn single_qubit_and_one_bit_registers_measure_into_each_other() {
+    for src in [
+        "OPENQASM 3.0;\nqubit q;\nbit[1] c;\nc = measure q;\n",
+        "OPENQASM 3.0;\nqubit[1] q;\nbit c;\nc = measure q;\n",
+        "OPENQASM 2.0;\nqreg q[1];\ncreg c[1];\nmeasure q[0] -> c;\n",
+    ] {
+        let c = parse_str(src).unwrap_or_else(|e| panic!("{src}: {e}"));
+        assert_eq!(c.ops, vec![Op::Measure { qubit: 0, clbit: 0 }], "{src}");
     }
 }
 

@@ -15,8 +15,6 @@ use xdv_core::Machine;
 use xdv_sim::{SimConfig, SimError};
 use xdv_trace::{hex, replay, ReplayOptions, TraceWriter, DEFAULT_DIGEST_INTERVAL};
 
-mod q;
-
 // The core allocates many small, short-lived objects (events, effects, capability entries);
 // mimalloc is markedly faster at that than the system allocator.
 #[global_allocator]
@@ -124,6 +122,9 @@ macro_rules! say {
         }
     }};
 }
+
+// After `say!`, so that `xdv q` prints through the same macro.
+mod q;
 
 /// The trace bytes at `path`: a trace file, or the trace a state directory (`xdv run --state-dir`)
 /// holds. The flag is true for a state directory, whose trace is unsealed while its run is

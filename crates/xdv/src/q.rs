@@ -7,6 +7,7 @@
 use anyhow::{bail, Context, Result};
 use clap::{Args, Subcommand, ValueEnum};
 use serde_json::json;
+use std::io::Read as _;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Instant;
@@ -114,20 +115,6 @@ pub enum Precision {
     F64,
 }
 
-macro_rules! say {
-    ($($arg:tt)*) => {{
-        use std::io::Write as _;
-        let mut out = std::io::stdout().lock();
-        if let Err(e) = writeln!(out, $($arg)*) {
-            if e.kind() == std::io::ErrorKind::BrokenPipe {
-                std::process::exit(0);
-            }
-            eprintln!("xdv: cannot write to stdout: {e}");
-            std::process::exit(2);
-        }
-    }};
-}
-
 /// `NAME=VALUE` pairs from `--param`.
 fn parse_params(raw: &[String]) -> Result<Vec<(String, f64)>> {
     let mut out: Vec<(String, f64)> = Vec::new();
@@ -168,9 +155,27 @@ struct Loaded {
     parse_s: f64,
 }
 
+/// The text of a source file, read only up to the front end's limit (a device such as
+/// `/dev/zero` or a pipe would otherwise be read until memory runs out).
+fn read_source(path: &Path) -> Result<String, String> {
+    let max = qasm::SOURCE_BYTES_MAX as u64;
+    let file =
+        std::fs::File::open(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+    let mut text = String::new();
+    file.take(max + 1)
+        .read_to_string(&mut text)
+        .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+    if text.len() as u64 > max {
+        return Err(format!(
+            "{} is larger than the {max} bytes of source XDV reads",
+            path.display()
+        ));
+    }
+    Ok(text)
+}
+
 fn load(input: &Input) -> Result<Loaded> {
-    let text = std::fs::read_to_string(&input.file)
-        .with_context(|| format!("cannot read {}", input.file.display()))?;
+    let text = read_source(&input.file).map_err(anyhow::Error::msg)?;
     let params = parse_params(&input.params)?;
     let origin = input.file.display().to_string();
     let dir = input
@@ -178,10 +183,7 @@ fn load(input: &Input) -> Result<Loaded> {
         .parent()
         .map(Path::to_path_buf)
         .unwrap_or_default();
-    let resolve = move |name: &str| -> Result<String, String> {
-        let p = dir.join(name);
-        std::fs::read_to_string(&p).map_err(|e| format!("cannot read {}: {e}", p.display()))
-    };
+    let resolve = move |name: &str| -> Result<String, String> { read_source(&dir.join(name)) };
     let opts = qasm::Options {
         params: &params,
         include: Some(&resolve),
@@ -195,9 +197,7 @@ fn load(input: &Input) -> Result<Loaded> {
 }
 
 fn load_device(path: &Path) -> Result<Device> {
-    let text =
-        std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
-    Ok(Device::from_toml(&text, &path.display().to_string())?)
+    Ok(Device::load(path)?)
 }
 
 /// Runs an `xdv q` command.

@@ -199,3 +199,28 @@ fn the_gate_table_command_prints_the_documented_table() {
     .unwrap();
     assert_eq!(String::from_utf8(out.stdout).unwrap(), doc);
 }
+
+/// A file that never ends (a device, a pipe) is refused at the size limit instead of being read
+/// until memory runs out: as the circuit, as an include, and as the device.
+#[cfg(target_os = "linux")]
+#[test]
+fn endless_inputs_stop_at_the_size_limit() {
+    let out = xdv(&["q", "run", "/dev/zero"]);
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("larger than the 67108864 bytes"), "{err}");
+    let inc = file(
+        "inc_zero.qasm",
+        "OPENQASM 2.0;\ninclude \"/dev/zero\";\nqreg q[1];\n",
+    );
+    let out = xdv(&["q", "run", &inc]);
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("inc_zero.qasm:2:9"), "{err}");
+    assert!(err.contains("larger than the 67108864 bytes"), "{err}");
+    let f = file("bell_zero.qasm", BELL);
+    let out = xdv(&["q", "run", &f, "--device", "/dev/zero"]);
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("more than the 1048576 allowed"), "{err}");
+}

@@ -298,6 +298,8 @@ pub enum StmtKind {
     },
     /// `for T v in set { … }`.
     For {
+        /// The loop variable's declared type (`None` for the untyped `for v in …`).
+        ty: Option<ScalarType>,
         /// The loop variable.
         var: String,
         /// What it iterates over.

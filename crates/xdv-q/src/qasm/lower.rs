@@ -17,7 +17,10 @@
 
 use super::ast::*;
 use super::error::{Pos, QasmErrorKind as K, RawError, Res};
-use super::{CLBITS_MAX, CONTROLS_MAX, GATE_DEPTH_MAX, LOOP_ITERATIONS_MAX, OPS_MAX, QUBITS_MAX};
+use super::{
+    CLBITS_MAX, CONDITION_BITS_MAX, CONTROLS_MAX, GATE_DEPTH_MAX, GATE_EXPANSIONS_MAX,
+    LOOP_ITERATIONS_MAX, OPS_MAX, QUBITS_MAX,
+};
 use crate::circuit::{Circuit, Condition, Gate, Op, Register};
 use crate::gates::{self, Include, Matrix, C64};
 use std::collections::HashMap;
@@ -89,6 +92,7 @@ pub struct Lowerer<'a> {
     gates: HashMap<String, Rc<GateDecl>>,
     inputs: Vec<String>,
     ops_count: usize,
+    expansions: u64,
     loop_iterations: u64,
     global_phase: f64,
     cond_depth: usize,
@@ -127,6 +131,7 @@ impl<'a> Lowerer<'a> {
             gates: HashMap::new(),
             inputs: Vec::new(),
             ops_count: 0,
+            expansions: 0,
             loop_iterations: 0,
             global_phase: 0.0,
             cond_depth: 0,
@@ -298,6 +303,22 @@ impl<'a> Lowerer<'a> {
                 ),
             )
             .hint("reduce loop counts, pow exponents or gate nesting"));
+        }
+        Ok(())
+    }
+
+    /// Counts `n` user-gate expansions or `pow` repetitions against [`GATE_EXPANSIONS_MAX`].
+    fn count_expansions(&mut self, n: u64, pos: Pos) -> Res<()> {
+        self.expansions = self.expansions.saturating_add(n);
+        if self.expansions > GATE_EXPANSIONS_MAX {
+            return Err(err(
+                pos,
+                K::Limit,
+                format!(
+                    "more than {GATE_EXPANSIONS_MAX} gate expansions and pow repetitions in all"
+                ),
+            )
+            .hint("reduce gate nesting or pow exponents (gates that emit nothing still cost their expansion)"));
         }
         Ok(())
     }
@@ -563,7 +584,10 @@ impl<'a> Lowerer<'a> {
                 ),
             ));
         }
-        Ok((0..count as i64).map(|k| start + k * step).collect())
+        // Every element lies between start and end, but `k · step` alone may not fit in i64.
+        Ok((0..count)
+            .map(|k| (start as i128 + k * step as i128) as i64)
+            .collect())
     }
 
     // ---- operands ----
@@ -614,6 +638,26 @@ impl<'a> Lowerer<'a> {
         })
     }
 
+    /// The elements of a register (offset, size, whether declared as a single element) that an
+    /// operand's index selects: all of them without an index, as absolute indices.
+    fn select(
+        &mut self,
+        offset: u32,
+        size: u32,
+        scalar: bool,
+        index: Option<&IndexSel>,
+        name: &str,
+    ) -> Res<Sel> {
+        Ok(match index {
+            None if scalar => Sel::One(offset),
+            None => Sel::Many((offset..offset + size).collect()),
+            Some(sel) => match self.index_list(sel, size, name)? {
+                Sel::One(i) => Sel::One(offset + i),
+                Sel::Many(v) => Sel::Many(v.into_iter().map(|i| offset + i).collect()),
+            },
+        })
+    }
+
     fn qubits_of(&mut self, op: &Operand) -> Res<Sel> {
         match op {
             Operand::Hardware { index, pos } => {
@@ -654,15 +698,7 @@ impl<'a> Lowerer<'a> {
                     });
                 };
                 let (offset, size, scalar) = (r.offset, r.size, r.scalar);
-                let name = name.clone();
-                match index {
-                    None if scalar => Ok(Sel::One(offset)),
-                    None => Ok(Sel::Many((offset..offset + size).collect())),
-                    Some(sel) => Ok(match self.index_list(sel, size, &name)? {
-                        Sel::One(i) => Sel::One(offset + i),
-                        Sel::Many(v) => Sel::Many(v.into_iter().map(|i| offset + i).collect()),
-                    }),
-                }
+                self.select(offset, size, scalar, index.as_deref(), name)
             }
         }
     }
@@ -688,15 +724,7 @@ impl<'a> Lowerer<'a> {
                     });
                 };
                 let (offset, size, scalar) = (r.offset, r.size, r.scalar);
-                let name = name.clone();
-                match index {
-                    None if scalar => Ok(Sel::One(offset)),
-                    None => Ok(Sel::Many((offset..offset + size).collect())),
-                    Some(sel) => Ok(match self.index_list(sel, size, &name)? {
-                        Sel::One(i) => Sel::One(offset + i),
-                        Sel::Many(v) => Sel::Many(v.into_iter().map(|i| offset + i).collect()),
-                    }),
-                }
+                self.select(offset, size, scalar, index.as_deref(), name)
             }
         }
     }
@@ -894,6 +922,9 @@ impl<'a> Lowerer<'a> {
                     (Sel::Many(q), Sel::Many(b)) if q.len() == b.len() => {
                         q.into_iter().zip(b).collect()
                     }
+                    // A single qubit and a one-element register (either way round) match.
+                    (Sel::One(q), Sel::Many(b)) if b.len() == 1 => vec![(q, b[0])],
+                    (Sel::Many(q), Sel::One(b)) if q.len() == 1 => vec![(q[0], b)],
                     (q, b) => {
                         let n = |s: &Sel| match s {
                             Sel::One(_) => 1,
@@ -942,7 +973,7 @@ impl<'a> Lowerer<'a> {
                 }
                 let mut seen = std::collections::HashSet::new();
                 qubits.retain(|q| seen.insert(*q));
-                self.count_ops(1, pos)?;
+                self.count_ops(qubits.len().max(1), pos)?;
                 out.push(Op::Barrier { qubits });
                 Ok(())
             }
@@ -975,7 +1006,7 @@ impl<'a> Lowerer<'a> {
                     Ok(())
                 }
             },
-            StmtKind::For { var, set, body } => {
+            StmtKind::For { ty, var, set, body } => {
                 if self.qregs.iter().chain(&self.cregs).any(|r| &r.name == var)
                     || self.gates.contains_key(var)
                     || BUILTIN_CONSTANTS.contains(&var.as_str())
@@ -986,12 +1017,25 @@ impl<'a> Lowerer<'a> {
                         format!("loop variable '{var}' would hide a register, gate or constant of the same name"),
                     ));
                 }
-                let values: Vec<Value> = match set {
-                    LoopSet::Range(r) => self.range(r, pos)?.into_iter().map(Value::Int).collect(),
-                    LoopSet::Set(es) => {
-                        es.iter().map(|e| self.eval(e, None)).collect::<Res<_>>()?
-                    }
+                let values: Vec<(Value, Pos)> = match set {
+                    LoopSet::Range(r) => self
+                        .range(r, pos)?
+                        .into_iter()
+                        .map(|i| (Value::Int(i), r.start.pos))
+                        .collect(),
+                    LoopSet::Set(es) => es
+                        .iter()
+                        .map(|e| Ok((self.eval(e, None)?, e.pos)))
+                        .collect::<Res<_>>()?,
                 };
+                // A typed loop variable holds values of its type, as a constant would.
+                let values: Vec<Value> = values
+                    .into_iter()
+                    .map(|(v, vpos)| match ty {
+                        Some(ty) => self.cast(*ty, v, vpos, var),
+                        None => Ok(v),
+                    })
+                    .collect::<Res<_>>()?;
                 self.loop_iterations = self.loop_iterations.saturating_add(values.len() as u64);
                 if self.loop_iterations > LOOP_ITERATIONS_MAX {
                     return Err(err(
@@ -1059,10 +1103,22 @@ impl<'a> Lowerer<'a> {
             },
             _ => return Ok(None),
         };
-        Ok(Some(match self.bits_of(&op)? {
+        let bits = match self.bits_of(&op)? {
             Sel::One(b) => vec![b],
             Sel::Many(v) => v,
-        }))
+        };
+        if bits.len() > CONDITION_BITS_MAX {
+            return Err(err(
+                e.pos,
+                K::Limit,
+                format!(
+                    "a condition reads {} bits; at most {CONDITION_BITS_MAX} can be compared",
+                    bits.len()
+                ),
+            )
+            .hint("compare single bits, or a register of at most 64 bits"));
+        }
+        Ok(Some(bits))
     }
 
     fn condition(&mut self, e: &Expr) -> Res<Cond> {
@@ -1368,6 +1424,7 @@ impl<'a> Lowerer<'a> {
             )
         };
         if let Some(decl) = self.gates.get(name).cloned() {
+            self.count_expansions(1, pos)?;
             if params.len() != decl.params.len() {
                 return Err(arity("parameter", decl.params.len(), params.len()));
             }
@@ -1418,7 +1475,7 @@ impl<'a> Lowerer<'a> {
                         } else {
                             a.iter().map(map).collect()
                         };
-                        self.count_ops(1, s.pos)?;
+                        self.count_ops(qubits.len().max(1), s.pos)?;
                         seq.ops.push(Op::Barrier { qubits });
                     }
                     _ => {}
@@ -1505,8 +1562,10 @@ impl<'a> Lowerer<'a> {
                 ));
             }
             let reps = reps as usize;
+            self.count_expansions(reps as u64, pos)?;
             let base = if k < 0.0 { invert(seq) } else { seq };
-            self.count_ops(base.ops.len().saturating_mul(reps.saturating_sub(1)), pos)?;
+            let weight: usize = base.ops.iter().map(op_weight).sum();
+            self.count_ops(weight.saturating_mul(reps.saturating_sub(1)), pos)?;
             let mut ops = Vec::with_capacity(base.ops.len() * reps);
             for _ in 0..reps {
                 ops.extend(base.ops.iter().cloned());
@@ -1655,6 +1714,15 @@ pub fn euler_u(m: &Matrix) -> (f64, f64, f64, f64) {
     } else {
         let alpha = m10.arg();
         (theta, 0.0, (-m01).arg() - alpha, alpha)
+    }
+}
+
+/// What an operation of a gate sequence counts against [`OPS_MAX`]: one, or one per qubit of a
+/// barrier.
+fn op_weight(op: &Op) -> usize {
+    match op {
+        Op::Barrier { qubits } => qubits.len().max(1),
+        _ => 1,
     }
 }
 

@@ -24,13 +24,14 @@ use crate::circuit::Circuit;
 /// Largest source accepted, main file and includes together, in bytes.
 pub const SOURCE_BYTES_MAX: usize = 64 << 20;
 /// Most operations (gates, measurements, resets, barriers, conditionals) after inlining and
-/// unrolling.
+/// unrolling; a barrier counts once per qubit it spans, since it holds their list.
 pub const OPS_MAX: usize = 10_000_000;
 /// Most qubits a program may declare (the simulator separately refuses states that do not fit in
 /// memory).
 pub const QUBITS_MAX: u32 = 1_000_000;
-/// Most classical bits a program may declare.
-pub const CLBITS_MAX: u32 = 1_000_000;
+/// Most classical bits a program may declare: what execution accepts
+/// ([`crate::exec::CLBITS_MAX`]), so that a larger program is refused here, with its position.
+pub const CLBITS_MAX: u32 = crate::exec::CLBITS_MAX;
 /// Most `for` loop iterations, all loops together.
 pub const LOOP_ITERATIONS_MAX: u64 = 10_000_000;
 /// Deepest nesting of user gate calls inside gate definitions.
@@ -41,6 +42,14 @@ pub const INCLUDE_DEPTH_MAX: usize = 16;
 pub const NESTING_DEPTH_MAX: usize = 64;
 /// Most controls on one gate (`Gate::ctrl_state` is a `u64`).
 pub const CONTROLS_MAX: usize = 63;
+/// Most classical bits one condition may compare (`Condition::value` is a `u64`).
+pub const CONDITION_BITS_MAX: usize = 64;
+/// Most binary operators in one expression (its parenthesised parts and arguments included), so
+/// that a long flat chain like `1 + 1 + … + 1` cannot build a tree too deep to evaluate.
+pub const EXPR_OPERATORS_MAX: usize = 512;
+/// Most expansions of user gates and `pow` repetitions, all together: bounds the work of
+/// inlining gates whose bodies emit few or no operations (`gate g1 a { g0 a; g0 a; }`, …).
+pub const GATE_EXPANSIONS_MAX: u64 = 10_000_000;
 
 /// How to parse: values for `input` parameters, and how to resolve non-standard includes.
 #[derive(Clone, Copy, Default)]

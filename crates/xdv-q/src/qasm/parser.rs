@@ -4,7 +4,7 @@
 use super::ast::*;
 use super::error::{Pos, QasmErrorKind as K, RawError, Res};
 use super::lexer::{lex, Tok, Token};
-use super::{INCLUDE_DEPTH_MAX, NESTING_DEPTH_MAX, SOURCE_BYTES_MAX};
+use super::{EXPR_OPERATORS_MAX, INCLUDE_DEPTH_MAX, NESTING_DEPTH_MAX, SOURCE_BYTES_MAX};
 
 /// Resolves a non-standard include to its text.
 pub type Resolver<'a> = Option<&'a dyn Fn(&str) -> Result<String, String>>;
@@ -76,6 +76,10 @@ struct Parser<'f, 'a> {
     files: &'f mut Files<'a>,
     include_depth: usize,
     depth: usize,
+    /// How many `expr` calls are open (0 outside expressions).
+    expr_open: usize,
+    /// Binary operators read in the outermost open expression.
+    expr_operators: usize,
 }
 
 /// Parses the main file.
@@ -97,6 +101,8 @@ pub fn parse_program(text: &str, files: &mut Files<'_>) -> Res<Program> {
         files,
         include_depth: 0,
         depth: 0,
+        expr_open: 0,
+        expr_operators: 0,
     };
     p.header()?;
     let stmts = p.statements_to_eof()?;
@@ -293,7 +299,19 @@ impl Parser<'_, '_> {
     }
 
     fn end(&mut self) -> Res<()> {
-        self.expect(";", "after statement").map(|_| ())
+        if self.eat(";") {
+            return Ok(());
+        }
+        Err(self.missing_semicolon())
+    }
+
+    /// The error for a statement not ended by `;`, at the token found instead.
+    fn missing_semicolon(&self) -> RawError {
+        syntax(
+            self.pos(),
+            format!("expected ';' after the statement, found {}", self.peek()),
+        )
+        .hint("end the previous statement with ';'")
     }
 
     fn statement(&mut self, top: bool) -> Res<Vec<Stmt>> {
@@ -490,9 +508,11 @@ impl Parser<'_, '_> {
             }
             "for" => {
                 self.bump();
-                if !matches!(self.peek_at(1), Tok::Ident(s) if s == "in") {
-                    self.scalar_type()?;
-                }
+                let ty = if matches!(self.peek_at(1), Tok::Ident(s) if s == "in") {
+                    None
+                } else {
+                    Some(self.scalar_type()?)
+                };
                 let (var, _) = self.ident("a loop variable")?;
                 if !self.is_ident("in") {
                     return Err(syntax(
@@ -513,7 +533,12 @@ impl Parser<'_, '_> {
                     ));
                 };
                 let body = self.body()?;
-                one(StmtKind::For { var, set, body })
+                one(StmtKind::For {
+                    ty,
+                    var,
+                    set,
+                    body,
+                })
             }
             "else" => Err(syntax(pos, "'else' without a matching 'if'")),
             _ => {
@@ -580,6 +605,8 @@ impl Parser<'_, '_> {
             files: &mut *self.files,
             include_depth: self.include_depth + 1,
             depth: 0,
+            expr_open: 0,
+            expr_operators: 0,
         };
         if sub.is_ident("OPENQASM") {
             return Err(syntax(
@@ -675,13 +702,7 @@ impl Parser<'_, '_> {
             }
         }
         let args = self.operands()?;
-        if !self.is_punct(";") {
-            return Err(syntax(
-                self.pos(),
-                format!("expected ';' after statement, found {}", self.peek()),
-            ));
-        }
-        self.bump();
+        self.end()?;
         Ok(GateCall {
             modifiers,
             name,
@@ -791,8 +812,13 @@ impl Parser<'_, '_> {
 
     /// An expression.
     pub fn expr(&mut self) -> Res<Expr> {
+        if self.expr_open == 0 {
+            self.expr_operators = 0;
+        }
         self.enter()?;
+        self.expr_open += 1;
         let e = self.binary(0);
+        self.expr_open -= 1;
         self.leave();
         e
     }
@@ -832,6 +858,15 @@ impl Parser<'_, '_> {
         }
         let mut lhs = self.binary(level + 1)?;
         while let Some(op) = self.binop_at(level) {
+            self.expr_operators += 1;
+            if self.expr_operators > EXPR_OPERATORS_MAX {
+                return Err(RawError::new(
+                    self.pos(),
+                    K::Limit,
+                    format!("more than {EXPR_OPERATORS_MAX} operators in one expression"),
+                )
+                .hint("split it into smaller expressions (in OpenQASM 3, 'const' declarations)"));
+            }
             self.bump();
             self.enter()?;
             let rhs = self.binary(level + 1);

@@ -1,4 +1,4 @@
-// error: 7:1: expected ';' after statement, found 'h'
+// error: 7:1: expected ';' after the statement, found 'h'
 // kind: Syntax
 OPENQASM 2.0;
 include "qelib1.inc";
