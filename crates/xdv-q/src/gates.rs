@@ -7,10 +7,12 @@
 //! `controls = c` takes its controls as the first `c` arguments; its matrix is the controlled
 //! expansion of [`GateDef::target_matrix`], which acts on the remaining arguments.
 //!
-//! Global phases follow OpenQASM 3's `stdgates.inc` and Qiskit's standard gates (for example
-//! `rz(λ) = diag(e^{-iλ/2}, e^{iλ/2})`, not `u1(λ)`), for OpenQASM 2's `qelib1.inc` as well; this
-//! matters only for controlled and inverted gates and for `xdv q state`, and it matches what Qiskit
-//! produces for the same file.
+//! Global phases are those of Qiskit's standard gates (for example
+//! `rz(λ) = diag(e^{-iλ/2}, e^{iλ/2})`, not `u1(λ)`), for OpenQASM 2's `qelib1.inc` and OpenQASM 3's
+//! `stdgates.inc` alike, because that is what Qiskit computes for the same file. They agree with
+//! `stdgates.inc` except for `u2` and `u3`, which `stdgates.inc` defines with an extra
+//! `gphase(−(φ+λ)/2)` (and `−(φ+λ+π/2)/2` for `u2`) that Qiskit drops; the phase is observable
+//! only under `ctrl @` and in `xdv q state`.
 //!
 //! Every decomposition is exact, global phase included, except where [`GateDef::doc`] says the gate
 //! is *defined* by its decomposition (the relative-phase Toffolis `rccx`, `rc3x`).

@@ -78,9 +78,9 @@ pub enum QCmd {
         /// Buffer size, MiB (far larger than the caches).
         #[arg(long, default_value_t = 1024)]
         mib: u64,
-        /// Threads (0: every core).
-        #[arg(long, default_value_t = 0)]
-        threads: usize,
+        /// Threads (0: every core; at most 1024).
+        #[arg(long, default_value_t = 0, value_parser = clap::value_parser!(u16).range(0..=1024))]
+        threads: u16,
         /// Timed passes (the median is reported).
         #[arg(long, default_value_t = 9)]
         passes: usize,
@@ -98,9 +98,9 @@ pub struct Input {
     /// Amplitude precision: f64 (complex128) or f32 (complex64).
     #[arg(long, value_enum, default_value_t = Precision::F64)]
     precision: Precision,
-    /// Simulation threads (0: every core). Results do not depend on it.
-    #[arg(long, default_value_t = 0)]
-    threads: usize,
+    /// Simulation threads (0: every core; at most 1024). Results do not depend on it.
+    #[arg(long, default_value_t = 0, value_parser = clap::value_parser!(u16).range(0..=1024))]
+    threads: u16,
     /// Bind an OpenQASM 3 `input` parameter: --param theta=0.25 (repeatable).
     #[arg(long = "param", value_name = "NAME=VALUE")]
     params: Vec<String>,
@@ -220,7 +220,8 @@ pub fn run(cmd: QCmd) -> Result<ExitCode> {
             passes,
             json,
         } => {
-            let b = xdv_q::bandwidth::measure(mib.saturating_mul(1 << 20), *threads, *passes)?;
+            let b =
+                xdv_q::bandwidth::measure(mib.saturating_mul(1 << 20), *threads as usize, *passes)?;
             let gbs = b.bytes_per_s / 1e9;
             if *json {
                 say!(
@@ -257,7 +258,7 @@ fn run_in<T: Real>(cmd: QCmd) -> Result<ExitCode> {
             let loaded = load(&input)?;
             let device = device.as_deref().map(load_device).transpose()?;
             let c = &loaded.circuit;
-            let engine = Fast::new(input.threads);
+            let engine = Fast::new(input.threads as usize);
             let opts = RunOptions {
                 shots,
                 seed,
@@ -304,7 +305,7 @@ fn run_in<T: Real>(cmd: QCmd) -> Result<ExitCode> {
         }
         QCmd::State { input, json } => {
             let loaded = load(&input)?;
-            let engine = Fast::new(input.threads);
+            let engine = Fast::new(input.threads as usize);
             let start = Instant::now();
             let (state, dropped) =
                 exec::final_state::<T>(&loaded.circuit, &engine, memory_bytes_max())?;
@@ -360,7 +361,7 @@ fn run_in<T: Real>(cmd: QCmd) -> Result<ExitCode> {
             let obs = Observable::parse(&observable)
                 .with_context(|| format!("--observable {observable:?}"))?;
             let loaded = load(&input)?;
-            let engine = Fast::new(input.threads);
+            let engine = Fast::new(input.threads as usize);
             let start = Instant::now();
             obs.check_qubits(loaded.circuit.num_qubits)
                 .with_context(|| format!("--observable {observable:?}"))?;
