@@ -1518,7 +1518,11 @@ impl<'a> Lowerer<'a> {
         let mut ops = Vec::with_capacity(seq.ops.len() + 1);
         if seq.phase != 0.0 {
             self.count_ops(1, pos)?;
-            ops.push(Op::Gate(phase_on_controls(cs, own, seq.phase)));
+            ops.extend(
+                phase_on_controls(cs, own, seq.phase)
+                    .into_iter()
+                    .map(Op::Gate),
+            );
         }
         for op in seq.ops {
             ops.push(match op {
@@ -1649,8 +1653,11 @@ impl Lowerer<'_> {
         let mut seq = Seq::default();
         if !controls.is_empty() && alpha != 0.0 {
             self.count_ops(1, pos)?;
-            seq.ops
-                .push(Op::Gate(phase_on_controls(controls, ctrl_state, alpha)));
+            seq.ops.extend(
+                phase_on_controls(controls, ctrl_state, alpha)
+                    .into_iter()
+                    .map(Op::Gate),
+            );
         } else {
             seq.phase = alpha;
         }
@@ -1667,9 +1674,10 @@ impl Lowerer<'_> {
 }
 
 /// A phase `e^{iγ}` applied when `controls` have the values of `ctrl_state`: a `p(γ)` gate on
-/// the last control that must be 1 (or, if all must be 0, `diag(e^{iγ}, 1)` on the last one), the
-/// other controls remaining controls.
-fn phase_on_controls(controls: &[u32], ctrl_state: u64, gamma: f64) -> Gate {
+/// the last control that must be 1, the other controls remaining controls; if all must be 0, the
+/// last one is flipped around the `p(γ)` (`x`, `p(γ)`, `x`), so every gate keeps the table's name
+/// and matrix.
+fn phase_on_controls(controls: &[u32], ctrl_state: u64, gamma: f64) -> Vec<Gate> {
     let n = controls.len();
     let t = (0..n)
         .rev()
@@ -1686,14 +1694,32 @@ fn phase_on_controls(controls: &[u32], ctrl_state: u64, gamma: f64) -> Gate {
             rest.push(c);
         }
     }
-    let (one, ph) = (C64::new(1.0, 0.0), C64::from_polar(1.0, gamma));
-    Gate {
+    let target = controls.get(t).copied().unwrap_or(0);
+    let table = |name: &str, params: &[f64]| {
+        gates::lookup(name)
+            .map(|g| (g.target_matrix)(params))
+            .unwrap_or_else(|| Matrix::identity(2))
+    };
+    let flip = || Gate {
+        name: "x".into(),
+        params: vec![],
+        targets: vec![target],
+        controls: vec![],
+        ctrl_state: 0,
+        matrix: table("x", &[]),
+    };
+    let phase = Gate {
         name: "p".into(),
         params: vec![gamma],
-        targets: vec![controls.get(t).copied().unwrap_or(0)],
+        targets: vec![target],
         controls: rest,
         ctrl_state: rest_state,
-        matrix: Matrix::diagonal(&if on_one { [one, ph] } else { [ph, one] }),
+        matrix: table("p", &[gamma]),
+    };
+    if on_one {
+        vec![phase]
+    } else {
+        vec![flip(), phase, flip()]
     }
 }
 
