@@ -366,3 +366,270 @@ pub(crate) fn decompose(dest: &[u32]) -> Vec<Vec<(u32, u32)>> {
     }
     out
 }
+
+#[cfg(test)]
+mod tests {
+    //! The schedule replayed through the reference engine, the exchange primitive against a
+    //! naive index permutation, and the restore plans against the layouts they undo.
+
+    use super::super::fusion::{plan, FusedGate};
+    use super::super::reference::apply_gate;
+    use super::super::simd::exchange_bits;
+    use super::super::FastOptions;
+    use super::*;
+    use crate::gates;
+    use crate::state::StateVec;
+    use num_complex::Complex;
+    use rand_chacha::ChaCha8Rng;
+    use rand_core::{RngCore, SeedableRng};
+
+    fn below(rng: &mut ChaCha8Rng, n: usize) -> usize {
+        (rng.next_u64() % n as u64) as usize
+    }
+
+    fn shuffled(rng: &mut ChaCha8Rng, n: u32) -> Vec<u32> {
+        let mut v: Vec<u32> = (0..n).collect();
+        for i in (1..v.len()).rev() {
+            v.swap(i, below(rng, i + 1));
+        }
+        v
+    }
+
+    /// A random circuit over the table's gates (with their own controls).
+    fn circuit(rng: &mut ChaCha8Rng, n: u32, len: usize) -> Vec<Gate> {
+        let table = gates::table();
+        let mut out = Vec::new();
+        while out.len() < len {
+            let def = &table[below(rng, table.len())];
+            if def.qubits > n as usize {
+                continue;
+            }
+            let qs = shuffled(rng, n);
+            let params = gates::sample_params(def.params, rng.next_u64());
+            out.push(Gate {
+                name: def.name.into(),
+                params: params.clone(),
+                targets: qs[def.controls..def.qubits].to_vec(),
+                controls: qs[..def.controls].to_vec(),
+                ctrl_state: u64::MAX >> (64 - def.controls.max(1)),
+                matrix: (def.target_matrix)(&params),
+            });
+        }
+        out
+    }
+
+    fn random_amps(rng: &mut ChaCha8Rng, len: usize) -> Vec<Complex<f64>> {
+        (0..len)
+            .map(|_| {
+                let mut u = || (rng.next_u64() >> 11) as f64 / (1u64 << 53) as f64 - 0.5;
+                Complex::new(u(), u())
+            })
+            .collect()
+    }
+
+    /// The index bit permutation the slow way: amplitude `i` moves to `i` with bits exchanged.
+    fn naive_exchange(amps: &[Complex<f64>], pairs: &[(u32, u32)]) -> Vec<Complex<f64>> {
+        let mut out = amps.to_vec();
+        for (i, &a) in amps.iter().enumerate() {
+            let mut j = i;
+            for &(p, q) in pairs {
+                let (bp, bq) = ((i >> p) & 1, (i >> q) & 1);
+                j = (j & !(1 << p) & !(1 << q)) | (bq << p) | (bp << q);
+            }
+            out[j] = a;
+        }
+        out
+    }
+
+    #[test]
+    fn exchange_bits_is_the_naive_index_permutation() {
+        let mut rng = ChaCha8Rng::seed_from_u64(3);
+        for n in [1u32, 2, 5, 9, 12, 16] {
+            for _ in 0..6 {
+                let k = 1 + below(&mut rng, (n / 2).max(1) as usize);
+                let bits = shuffled(&mut rng, n);
+                let pairs: Vec<(u32, u32)> = (0..k.min(n as usize / 2))
+                    .map(|i| (bits[2 * i], bits[2 * i + 1]))
+                    .collect();
+                let amps = random_amps(&mut rng, 1 << n);
+                let want = naive_exchange(&amps, &pairs);
+                for parallel in [false, true] {
+                    let mut got = amps.clone();
+                    exchange_bits(&mut got, &pairs, parallel);
+                    assert_eq!(got, want, "n = {n}, pairs {pairs:?}, parallel {parallel}");
+                }
+            }
+        }
+    }
+
+    /// Applies the sets of pairs in order, the naive way.
+    fn apply_sets(amps: &[Complex<f64>], sets: &[Vec<(u32, u32)>]) -> Vec<Complex<f64>> {
+        sets.iter()
+            .fold(amps.to_vec(), |a, s| naive_exchange(&a, s))
+    }
+
+    /// The state laid out with qubit `q` on bit `pos[q]`.
+    fn laid_out(amps: &[Complex<f64>], pos: &[u32]) -> Vec<Complex<f64>> {
+        let mut out = amps.to_vec();
+        for (i, &a) in amps.iter().enumerate() {
+            let j: usize = pos
+                .iter()
+                .enumerate()
+                .map(|(q, &p)| ((i >> q) & 1) << p)
+                .sum();
+            out[j] = a;
+        }
+        out
+    }
+
+    #[test]
+    fn restore_plans_undo_any_layout_in_few_passes() {
+        let mut rng = ChaCha8Rng::seed_from_u64(4);
+        for (n, b) in [(6u32, 6u32), (8, 6), (12, 10), (14, 10), (16, 10), (13, 12)] {
+            for _ in 0..20 {
+                let pos = shuffled(&mut rng, n);
+                let amps = random_amps(&mut rng, 1 << n);
+                let scrambled = laid_out(&amps, &pos);
+                let r = restore_plan(&pos, b);
+                let fixed = fixed_low_bits(b);
+                for set in &r.pre {
+                    assert!(set.iter().all(|&(p, q)| p < b && q < b), "{r:?}");
+                }
+                for set in &r.post {
+                    assert!(set.iter().all(|&(p, q)| p < b && q < b), "{r:?}");
+                }
+                if n > b {
+                    for set in &r.exchanges {
+                        assert!(set.iter().all(|&(p, q)| p >= fixed && q >= fixed), "{r:?}");
+                    }
+                }
+                assert!(r.pre.len() <= 1 && r.exchanges.len() <= 2 && r.post.len() <= 2);
+                let all: Vec<Vec<(u32, u32)>> = r
+                    .pre
+                    .iter()
+                    .chain(&r.exchanges)
+                    .chain(&r.post)
+                    .cloned()
+                    .collect();
+                assert_eq!(apply_sets(&scrambled, &all), amps, "n = {n}, pos {pos:?}");
+                // The general decomposition alone also restores, in at most two passes.
+                let d = decompose(&dest_of(&pos));
+                assert!(d.len() <= 2);
+                assert_eq!(apply_sets(&scrambled, &d), amps, "n = {n}, pos {pos:?}");
+            }
+        }
+    }
+
+    /// Replays a schedule through the reference engine: sweeps' operations as gates on the
+    /// physical layout, exchanges as the naive permutation, then the restore.
+    fn replay(steps: &[Step], pos: &[u32], init: &StateVec<f64>, b: u32) -> StateVec<f64> {
+        let mut s = init.clone();
+        for step in steps {
+            match step {
+                Step::Sweep(ops) => {
+                    for op in ops {
+                        if !op.is_diagonal() {
+                            assert!(op.targets.iter().all(|&t| t < b), "target high: {op:?}");
+                        }
+                        apply_gate(&mut s, &op.to_gate());
+                    }
+                }
+                Step::Exchange(pairs) => {
+                    assert!(pairs.iter().all(|&(lo, hi)| lo < b && hi >= b), "{pairs:?}");
+                    s = StateVec::from_amplitudes(naive_exchange(s.amplitudes(), pairs));
+                }
+            }
+        }
+        let r = restore_plan(pos, b);
+        let sets: Vec<Vec<(u32, u32)>> =
+            r.pre.into_iter().chain(r.exchanges).chain(r.post).collect();
+        StateVec::from_amplitudes(apply_sets(s.amplitudes(), &sets))
+    }
+
+    #[test]
+    fn schedules_replayed_through_the_reference_give_the_circuit() {
+        let mut rng = ChaCha8Rng::seed_from_u64(5);
+        for (n, b, len) in [
+            (8u32, 8u32, 60usize),
+            (9, 6, 80),
+            (11, 7, 120),
+            (12, 10, 150),
+            (13, 6, 120),
+        ] {
+            for fusion in [true, false] {
+                let gates = circuit(&mut rng, n, len);
+                let init = StateVec::from_amplitudes(random_amps(&mut rng, 1 << n));
+                let mut want = init.clone();
+                for g in &gates {
+                    apply_gate(&mut want, g);
+                }
+                let opts = FastOptions {
+                    fusion,
+                    ..FastOptions::default()
+                };
+                let (renamed, label) = if fusion {
+                    strip_swaps(&gates, n)
+                } else {
+                    (gates.clone(), (0..n).collect())
+                };
+                let planned: Vec<FusedGate> = plan(&renamed, n, &opts).expect("valid");
+                let (steps, phys) = schedule(&planned, n, b);
+                let pos: Vec<u32> = label.iter().map(|&v| phys[v as usize]).collect();
+                let got = replay(&steps, &pos, &init, b);
+                let f = got.fidelity(&want);
+                assert!(
+                    f >= 1.0 - 1e-10,
+                    "n = {n}, b = {b}, fusion {fusion}: fidelity {f}"
+                );
+                let scheduled: usize = steps
+                    .iter()
+                    .map(|s| match s {
+                        Step::Sweep(o) => o.len(),
+                        Step::Exchange(_) => 0,
+                    })
+                    .sum();
+                assert_eq!(scheduled, planned.len(), "every operation exactly once");
+            }
+        }
+    }
+
+    #[test]
+    fn a_brickwork_circuit_needs_few_sweeps() {
+        // 24 qubits, blocks of 2^16: rotations on every qubit and brickwork CX, 10 layers.
+        let n = 24;
+        let mut gates = Vec::new();
+        for l in 0..10u32 {
+            for q in 0..n {
+                let name = ["rx", "ry", "rz"][((q + l) % 3) as usize];
+                let def = gates::lookup(name).expect("table gate");
+                gates.push(Gate {
+                    name: name.into(),
+                    params: vec![0.3 + f64::from(q)],
+                    targets: vec![q],
+                    controls: vec![],
+                    ctrl_state: 0,
+                    matrix: (def.target_matrix)(&[0.3 + f64::from(q)]),
+                });
+            }
+            for i in (l % 2..n - 1).step_by(2) {
+                let def = gates::lookup("cx").expect("table gate");
+                gates.push(Gate {
+                    name: "cx".into(),
+                    params: vec![],
+                    targets: vec![i + 1],
+                    controls: vec![i],
+                    ctrl_state: 1,
+                    matrix: (def.target_matrix)(&[]),
+                });
+            }
+        }
+        let planned = plan(&gates, n, &FastOptions::default()).expect("valid");
+        let (steps, _) = schedule(&planned, n, 16);
+        let sweeps = steps.iter().filter(|s| matches!(s, Step::Sweep(_))).count();
+        let exchanges = steps.len() - sweeps;
+        assert!(
+            sweeps <= 5 && exchanges <= 4,
+            "{sweeps} sweeps, {exchanges} exchanges"
+        );
+    }
+}
