@@ -5,7 +5,9 @@
 use num_complex::Complex;
 use rand_chacha::ChaCha8Rng;
 use rand_core::{RngCore, SeedableRng};
-use xdv_q::engine::{plan, FastError, FastOptions, FusedGate};
+use xdv_q::engine::{
+    block_qubits, plan, simd_detected, FastError, FastOptions, FusedGate, SimdLevel,
+};
 use xdv_q::gates::{self, GateDef, Matrix, C64};
 use xdv_q::{Engine, Fast, Gate, Real, Reference, StateVec};
 
@@ -589,4 +591,126 @@ fn gates_that_do_not_fit_are_refused_before_the_state_changes() {
         assert_eq!(got, Err(want));
         assert_eq!(s, before);
     }
+}
+
+// ---- Cache blocking, qubit remapping and the SIMD levels ----
+
+/// Brickwork: a rotation on every qubit, then CX on neighbours, `layers` times.
+fn brickwork(n: u32, layers: u32, seed: u64) -> Vec<Gate> {
+    let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    let mut out = Vec::new();
+    for l in 0..layers {
+        for q in 0..n {
+            let name = ["rx", "ry", "rz"][below(&mut rng, 3)];
+            out.push(g(name, &[uniform(&mut rng) * 6.0], &[q]));
+        }
+        for i in (l % 2..n.saturating_sub(1)).step_by(2) {
+            out.push(g("cx", &[], &[i, i + 1]));
+        }
+    }
+    out
+}
+
+/// The QFT with the final qubit reversal as SWAPs (they become a relabelling).
+fn qft_with_swaps(n: u32) -> Vec<Gate> {
+    let mut out = qft(n);
+    for i in 0..n / 2 {
+        out.push(g("swap", &[], &[i, n - 1 - i]));
+    }
+    out
+}
+
+fn levels() -> Vec<SimdLevel> {
+    vec![SimdLevel::Avx512, SimdLevel::Avx2, SimdLevel::Portable]
+}
+
+/// `gates` from a random state at every SIMD level (capped by the CPU) on 1 and 2 threads: the
+/// two thread counts bit-identical, each level within `tol` of the reference.
+fn check_levels<T: Real>(n: u32, gates: &[Gate], tol: f64, seed: u64) {
+    let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    let init = random_state::<T>(&mut rng, n);
+    let mut want = init.clone();
+    Reference.apply_gates(&mut want, gates);
+    for simd in levels() {
+        let opts = FastOptions {
+            simd,
+            ..FastOptions::default()
+        };
+        let run = |threads: usize| {
+            let fast = Fast::with_options(threads, opts.clone());
+            let mut s = init.clone();
+            let stats = fast.apply_with_stats(&mut s, gates).expect("valid gates");
+            assert_eq!(stats.passes, stats.sweeps + stats.permutation_passes);
+            assert_eq!(fast.stats_total(), stats);
+            s
+        };
+        let one = run(1);
+        let two = run(2);
+        assert!(
+            bits(&one) == bits(&two),
+            "{}: n = {n}, {simd:?}: 2 threads differ from 1",
+            T::NAME
+        );
+        let f = one.fidelity(&want);
+        assert!(
+            f >= 1.0 - tol,
+            "{}: n = {n}, block 2^{}, {simd:?}: fidelity {f}",
+            T::NAME,
+            block_qubits::<T>(n)
+        );
+    }
+}
+
+/// Qubit counts on every side of the block size: the whole state one block (n ≤ 10), blocks
+/// clamped to the smallest size (11 to 13), growing (14 to 17), and at the largest size (18 in
+/// f64, 19 in f32).
+#[test]
+fn every_blocking_boundary_matches_the_reference_at_every_simd_level() {
+    for (n, len) in [
+        (3u32, 40usize),
+        (10, 60),
+        (11, 60),
+        (13, 60),
+        (15, 50),
+        (18, 30),
+    ] {
+        let mut rng = ChaCha8Rng::seed_from_u64(500 + u64::from(n));
+        let gates = random_circuit(&mut rng, n, len);
+        check_levels::<f64>(n, &gates, F64_TOL, u64::from(n));
+        check_levels::<f32>(n, &gates, F32_TOL, u64::from(n));
+    }
+    let gates = random_circuit(&mut ChaCha8Rng::seed_from_u64(519), 19, 24);
+    check_levels::<f32>(19, &gates, F32_TOL, 19);
+}
+
+#[test]
+fn brickwork_and_qft_match_the_reference_at_every_simd_level() {
+    for n in [5u32, 12, 16, 19] {
+        let b = brickwork(n, 6, u64::from(n));
+        check_levels::<f64>(n, &b, F64_TOL, 1);
+        check_levels::<f32>(n, &b, F32_TOL, 2);
+        let q = qft_with_swaps(n);
+        check_levels::<f64>(n, &q, F64_TOL, 3);
+        check_levels::<f32>(n, &q, F32_TOL, 4);
+    }
+}
+
+#[test]
+fn large_states_take_few_passes_and_the_totals_add_up() {
+    let n = 18;
+    let fast = Fast::new(2);
+    let mut s = zero_state::<f32>(n);
+    let gates = brickwork(n, 10, 7);
+    let a = fast.apply_with_stats(&mut s, &gates).expect("valid");
+    // Blocks of 2^15: the window of low qubits slides over the brickwork a few times.
+    assert!(a.sweeps <= 6 && a.permutation_passes <= 8, "{a:?}");
+    let q = qft_with_swaps(n);
+    let b = fast.apply_with_stats(&mut s, &q).expect("valid");
+    assert!(b.passes <= 10, "{b:?}");
+    // The SWAPs are free and the phase runs fuse.
+    assert!(b.gates_out < q.len() - n as usize, "{b:?}");
+    let mut sum = a;
+    sum.add(&b);
+    assert_eq!(fast.stats_total(), sum);
+    assert!(simd_detected() <= SimdLevel::Avx512);
 }

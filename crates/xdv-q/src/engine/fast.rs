@@ -1,29 +1,38 @@
-//! The fast state-vector engine: fuses the gates ([`super::fusion`]), converts each fused
-//! operation to the state's precision once and picks its kernel by shape ([`super::kernels`]),
-//! then runs the kernels in passes over the state on a rayon pool built once.
+//! The fast state-vector engine: strips SWAPs into a qubit relabelling, fuses the gates
+//! ([`super::fusion`]), schedules them into cache-blocked sweeps and bit-exchange passes
+//! ([`super::sched`]), converts each operation to the state's precision once and picks its kernel
+//! by shape ([`super::kernels`], with the explicit SIMD of [`super::simd`]), then runs the steps
+//! on a rayon pool built once.
 //!
-//! The state is cut into chunks of `2^c` amplitudes, `c` a function of the qubit count alone.
-//! Consecutive kernels that each work within one chunk (all targets below `c`, or diagonal) form
-//! one *blocked* pass: every chunk goes through all of them while it is in cache. A kernel with a
-//! target at or above `c` is a pass of its own over groups of chunks. Chunks (or groups) are the
-//! unit of parallel work; every amplitude is computed by the same operations whatever thread runs
-//! its chunk, so the result is bit-identical for every thread count.
+//! The state is cut into blocks of `2^b` amplitudes, `b` a function of the qubit count and the
+//! precision alone (a block fills half a core's L2 cache). A sweep takes every block, one task
+//! per block, through all its operations while the block is in cache; an exchange pass moves
+//! qubits between high and low physical bits. Blocks are independent and every amplitude is
+//! computed by the same operations whatever thread runs its block, so the result is
+//! bit-identical for every thread count. At the end the qubits are put back on their own bits.
 
 use super::fusion::{self, FastError};
 use super::kernels::{Kernel, Scratch};
+use super::sched::{self, Step};
+use super::simd::{self, SimdLevel};
 use super::Engine;
 use crate::circuit::Gate;
 use crate::real::Real;
 use crate::state::StateVec;
 use num_complex::Complex;
 use rayon::prelude::*;
+use std::borrow::Cow;
+use std::sync::Mutex;
 
-/// The largest chunk, in qubits: `2^14` amplitudes (256 KiB in `f64`), kept in a core's cache
-/// while a blocked pass runs through it.
-const CHUNK_QUBITS_MAX: u32 = 14;
+/// A block's size, log2 of bytes: 512 KiB, half of a core's L2 cache on current x86-64 parts.
+const BLOCK_BYTES_LOG: u32 = 19;
 
-/// The smallest chunk, in qubits, when the state is larger.
-const CHUNK_QUBITS_MIN: u32 = 10;
+/// The smallest block, in qubits, when the state is larger.
+const BLOCK_QUBITS_MIN: u32 = 10;
+
+/// A state of more qubits than this is cut into at least 8 blocks (so that threads share work)
+/// down to [`BLOCK_QUBITS_MIN`].
+const BLOCKS_LOG_MIN: u32 = 3;
 
 /// States below this many qubits run on the calling thread: the work is smaller than the cost of
 /// waking the pool.
@@ -39,6 +48,9 @@ pub struct FastOptions {
     pub fused_qubits_max: u32,
     /// The most qubits a fused diagonal may act on (up to [`fusion::DIAGONAL_QUBITS_LIMIT`]).
     pub diagonal_qubits_max: u32,
+    /// The widest SIMD instruction set the kernels may use (the CPU's widest up to this; lower it
+    /// to force the AVX2 or the portable kernels).
+    pub simd: SimdLevel,
 }
 
 impl Default for FastOptions {
@@ -47,19 +59,36 @@ impl Default for FastOptions {
             fusion: true,
             fused_qubits_max: 2,
             diagonal_qubits_max: 12,
+            simd: SimdLevel::default(),
         }
     }
 }
 
-/// What one application did.
+/// What one application (or, summed, several) did.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct FastStats {
     /// Gates given.
     pub gates_in: usize,
-    /// Operations after fusion (exact identities dropped).
+    /// Operations after fusion (exact identities and SWAPs dropped).
     pub gates_out: usize,
-    /// Passes over the state (a blocked pass runs several operations per chunk).
+    /// Full passes over the state's memory: `sweeps + permutation_passes`.
     pub passes: usize,
+    /// Sweeps: every block through a list of operations while it is in cache.
+    pub sweeps: usize,
+    /// Passes that exchange physical qubit bits (to bring targets into a block, or to restore the
+    /// qubit order at the end).
+    pub permutation_passes: usize,
+}
+
+impl FastStats {
+    /// Adds `other`'s counts to these.
+    pub fn add(&mut self, other: &FastStats) {
+        self.gates_in += other.gates_in;
+        self.gates_out += other.gates_out;
+        self.passes += other.passes;
+        self.sweeps += other.sweeps;
+        self.permutation_passes += other.permutation_passes;
+    }
 }
 
 /// The fast engine.
@@ -68,6 +97,7 @@ pub struct Fast {
     threads: usize,
     pool: Option<rayon::ThreadPool>,
     opts: FastOptions,
+    total: Mutex<FastStats>,
 }
 
 impl Fast {
@@ -99,6 +129,7 @@ impl Fast {
             threads,
             pool,
             opts,
+            total: Mutex::new(FastStats::default()),
         }
     }
 
@@ -112,6 +143,19 @@ impl Fast {
         &self.opts
     }
 
+    /// The SIMD level the kernels run at on this CPU.
+    pub fn simd_level(&self) -> SimdLevel {
+        simd::effective(self.opts.simd)
+    }
+
+    /// Everything every application since the engine was created did, summed.
+    pub fn stats_total(&self) -> FastStats {
+        match self.total.lock() {
+            Ok(t) => *t,
+            Err(poisoned) => *poisoned.into_inner(),
+        }
+    }
+
     /// Applies `gates` to `state` in order and says what it did; refuses gates that do not fit
     /// the state, before touching it. Everything given is fused together: split the sequence at
     /// barriers before calling.
@@ -121,47 +165,75 @@ impl Fast {
         gates: &[Gate],
     ) -> Result<FastStats, FastError> {
         let n = state.qubits();
-        let planned = fusion::plan(gates, n, &self.opts)?;
-        let c = chunk_qubits(n);
-        let kernels: Vec<Kernel<T>> = planned
-            .iter()
-            .filter_map(|g| Kernel::compile(g, c))
-            .collect();
-        let passes = self.run(state.amplitudes_mut(), n, c, &kernels);
-        Ok(FastStats {
+        fusion::validate(gates, n)?;
+        let (gates_v, label): (Cow<'_, [Gate]>, Vec<u32>) = if self.opts.fusion {
+            let (g, l) = sched::strip_swaps(gates, n);
+            (Cow::Owned(g), l)
+        } else {
+            (Cow::Borrowed(gates), (0..n).collect())
+        };
+        let planned = fusion::plan(&gates_v, n, &self.opts)?;
+        let b = block_qubits::<T>(n);
+        let (steps, phys) = sched::schedule(&planned, n, b);
+        let pos: Vec<u32> = label.iter().map(|&v| phys[v as usize]).collect();
+        let level = simd::effective(self.opts.simd);
+        let parallel = self.pool.is_some() && n >= PARALLEL_QUBITS_MIN;
+        let amps = state.amplitudes_mut();
+        let mut stats = FastStats {
             gates_in: gates.len(),
             gates_out: planned.len(),
-            passes,
-        })
-    }
-
-    /// Runs `kernels` in passes; returns the number of passes.
-    fn run<T: Real>(
-        &self,
-        amps: &mut [Complex<T>],
-        n: u32,
-        c: u32,
-        kernels: &[Kernel<T>],
-    ) -> usize {
-        let parallel = self.pool.is_some() && n >= PARALLEL_QUBITS_MIN;
-        let mut passes = 0;
-        let mut i = 0;
-        while i < kernels.len() {
-            let mut j = i;
-            while j < kernels.len() && kernels[j].is_local() {
-                j += 1;
-            }
-            if j > i {
-                self.in_pool(parallel, || blocked_pass(amps, c, &kernels[i..j], parallel));
-                passes += 1;
-                i = j;
-            } else {
-                self.in_pool(parallel, || wide_pass(amps, c, &kernels[i], parallel));
-                passes += 1;
-                i += 1;
+            ..FastStats::default()
+        };
+        let restore = sched::restore_plan(&pos, b);
+        let last_sweep = steps.iter().rposition(|s| matches!(s, Step::Sweep(_)));
+        let pre = BlockPermutation::new(&restore.pre, b);
+        let post = BlockPermutation::new(&restore.post, b);
+        let mut pre_done = pre.is_none();
+        for (i, step) in steps.iter().enumerate() {
+            match step {
+                Step::Sweep(ops) => {
+                    let kernels: Vec<Kernel<T>> = ops
+                        .iter()
+                        .filter_map(|g| Kernel::compile(g, b, level))
+                        .collect();
+                    // The restore's first in-block permutation rides on the last sweep.
+                    let tail = if Some(i) == last_sweep && i + 1 == steps.len() {
+                        pre_done = true;
+                        pre.as_ref()
+                    } else {
+                        None
+                    };
+                    if !kernels.is_empty() || tail.is_some() {
+                        self.in_pool(parallel, || sweep(amps, b, &kernels, tail, parallel));
+                        stats.sweeps += 1;
+                    }
+                }
+                Step::Exchange(pairs) => {
+                    if !pairs.is_empty() {
+                        self.in_pool(parallel, || simd::exchange_bits(amps, pairs, parallel));
+                        stats.permutation_passes += 1;
+                    }
+                }
             }
         }
-        passes
+        if !pre_done {
+            self.in_pool(parallel, || sweep(amps, b, &[], pre.as_ref(), parallel));
+            stats.permutation_passes += 1;
+        }
+        for pairs in &restore.exchanges {
+            self.in_pool(parallel, || simd::exchange_bits(amps, pairs, parallel));
+            stats.permutation_passes += 1;
+        }
+        if post.is_some() {
+            self.in_pool(parallel, || sweep(amps, b, &[], post.as_ref(), parallel));
+            stats.permutation_passes += 1;
+        }
+        stats.passes = stats.sweeps + stats.permutation_passes;
+        match self.total.lock() {
+            Ok(mut t) => t.add(&stats),
+            Err(poisoned) => poisoned.into_inner().add(&stats),
+        }
+        Ok(stats)
     }
 
     fn in_pool(&self, parallel: bool, f: impl FnOnce() + Send) {
@@ -191,71 +263,108 @@ impl<T: Real> Engine<T> for Fast {
     }
 }
 
-/// The chunk size, log2, for an `n`-qubit state (never dependent on the thread count).
-pub fn chunk_qubits(n: u32) -> u32 {
-    if n <= CHUNK_QUBITS_MIN {
+/// The block size, log2, of the fast engine for an `n`-qubit state in precision `T` (never
+/// dependent on the thread count): 512 KiB blocks (`2^16` amplitudes in `f32`, `2^15` in `f64`),
+/// at least 8 of them down to `2^10`-amplitude blocks, the whole state when it is that small.
+pub fn block_qubits<T: Real>(n: u32) -> u32 {
+    let amp_log = std::mem::size_of::<Complex<T>>().trailing_zeros();
+    let max = BLOCK_BYTES_LOG
+        .saturating_sub(amp_log)
+        .max(BLOCK_QUBITS_MIN);
+    if n <= BLOCK_QUBITS_MIN {
         n
     } else {
-        n.saturating_sub(4)
-            .clamp(CHUNK_QUBITS_MIN, CHUNK_QUBITS_MAX)
+        n.saturating_sub(BLOCKS_LOG_MIN)
+            .clamp(BLOCK_QUBITS_MIN, max)
     }
 }
 
-/// Every chunk through every kernel of the run.
-fn blocked_pass<T: Real>(amps: &mut [Complex<T>], c: u32, kernels: &[Kernel<T>], parallel: bool) {
+/// The block size, log2, for an `n`-qubit state in `f64` ([`block_qubits`]).
+pub fn chunk_qubits(n: u32) -> u32 {
+    block_qubits::<f64>(n)
+}
+
+/// One sweep: every block through every kernel, then through the in-block permutation `tail`.
+fn sweep<T: Real>(
+    amps: &mut [Complex<T>],
+    b: u32,
+    kernels: &[Kernel<T>],
+    tail: Option<&BlockPermutation>,
+    parallel: bool,
+) {
+    debug_assert!(
+        kernels.iter().all(Kernel::is_local),
+        "a sweep kernel leaves its block"
+    );
     let work = |(ci, chunk): (usize, &mut [Complex<T>])| {
-        let base = ci << c;
+        let base = ci << b;
         let mut scratch = Scratch::default();
+        let mut gathered = Vec::new();
         let mut parts = [chunk];
         for k in kernels {
             if k.selects(base) {
                 k.apply(&mut parts, base, &mut scratch);
             }
         }
+        if let Some(t) = tail {
+            t.apply(parts[0], &mut gathered);
+        }
     };
     if parallel {
-        amps.par_chunks_mut(1 << c).enumerate().for_each(work);
+        amps.par_chunks_mut(1 << b).enumerate().for_each(work);
     } else {
-        amps.chunks_mut(1 << c).enumerate().for_each(work);
+        amps.chunks_mut(1 << b).enumerate().for_each(work);
     }
 }
 
-/// One wide kernel over groups of chunks that differ only in its high target bits.
-fn wide_pass<T: Real>(amps: &mut [Complex<T>], c: u32, kernel: &Kernel<T>, parallel: bool) {
-    let hmask = kernel.high_target_chunk_mask();
-    let h = hmask.count_ones();
-    let nchunks = amps.len() >> c;
-    let mut groups: Vec<(usize, Vec<&mut [Complex<T>]>)> = (0..nchunks >> h)
-        .map(|_| (usize::MAX, Vec::with_capacity(1 << h)))
-        .collect();
-    for (j, chunk) in amps.chunks_mut(1 << c).enumerate() {
-        let g = &mut groups[compress(j, hmask)];
-        if g.0 == usize::MAX {
-            g.0 = j << c;
-        }
-        g.1.push(chunk);
-    }
-    groups.retain(|(base, _)| kernel.selects(*base));
-    let work = |(base, mut parts): (usize, Vec<&mut [Complex<T>]>)| {
-        let mut scratch = Scratch::default();
-        kernel.apply(&mut parts, base, &mut scratch);
-    };
-    if parallel {
-        groups.into_par_iter().for_each(work);
-    } else {
-        groups.into_iter().for_each(work);
-    }
+/// A permutation of the index bits inside a block, applied by gathering through a scratch buffer
+/// (the block is in cache): `new[i] = old[src(i)]`, `src` linear in the bits of `i`, looked up a
+/// byte at a time.
+struct BlockPermutation {
+    tables: Vec<[usize; 256]>,
 }
 
-/// `j` with the bits of `mask` removed (the higher bits shifted down).
-fn compress(j: usize, mask: usize) -> usize {
-    let mut out = 0;
-    let mut o = 0;
-    for b in 0..usize::BITS {
-        if mask >> b & 1 == 0 {
-            out |= ((j >> b) & 1) << o;
-            o += 1;
+impl BlockPermutation {
+    /// The permutation that applies the sets of disjoint bit pairs `sets` (bits below `b`) in
+    /// order; `None` when there is nothing to do.
+    fn new(sets: &[Vec<(u32, u32)>], b: u32) -> Option<BlockPermutation> {
+        if sets.iter().all(Vec::is_empty) {
+            return None;
         }
+        // holder[p]: the original bit whose data is on bit p after the exchanges.
+        let mut holder: Vec<u32> = (0..b).collect();
+        for set in sets {
+            for &(p, q) in set {
+                holder.swap(p as usize, q as usize);
+            }
+        }
+        let tables = holder
+            .chunks(8)
+            .map(|byte| {
+                let mut t = [0usize; 256];
+                for (v, e) in t.iter_mut().enumerate() {
+                    *e = byte
+                        .iter()
+                        .enumerate()
+                        .filter(|(j, _)| v >> j & 1 == 1)
+                        .fold(0, |acc, (_, &src)| acc | 1 << src);
+                }
+                t
+            })
+            .collect();
+        Some(BlockPermutation { tables })
     }
-    out
+
+    fn apply<T: Real>(&self, chunk: &mut [Complex<T>], scratch: &mut Vec<Complex<T>>) {
+        scratch.clear();
+        scratch.extend((0..chunk.len()).map(|i| {
+            let src = self
+                .tables
+                .iter()
+                .enumerate()
+                .fold(0, |acc, (k, t)| acc | t[(i >> (8 * k)) & 255]);
+            chunk[src]
+        }));
+        chunk.copy_from_slice(scratch);
+    }
 }

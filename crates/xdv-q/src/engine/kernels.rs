@@ -23,6 +23,7 @@
 //! contracts `a * b + c` into a fused multiply-add, so vectorised and scalar loops agree too.
 
 use super::fusion::{controlled_diagonal, sort_dense, sort_diagonal, FusedGate, FusedOp};
+use super::simd::{self, SimdLevel};
 use crate::gates::{Matrix, C64};
 use crate::real::Real;
 use num_complex::Complex;
@@ -98,11 +99,14 @@ pub(crate) struct Kernel<T: Real> {
     low_targets: u32,
     /// In-chunk offset of each assignment of the low targets.
     low_offsets: Vec<usize>,
+    /// The SIMD level the kernel runs at (already capped by the CPU's).
+    simd: SimdLevel,
 }
 
 impl<T: Real> Kernel<T> {
-    /// Converts a planned operation for chunks of `2^c` amplitudes; `None` for an exact identity.
-    pub(crate) fn compile(g: &FusedGate, c: u32) -> Option<Kernel<T>> {
+    /// Converts a planned operation for chunks of `2^c` amplitudes, to run at SIMD level `simd`
+    /// (as [`simd::effective`] gives it); `None` for an exact identity.
+    pub(crate) fn compile(g: &FusedGate, c: u32, simd: SimdLevel) -> Option<Kernel<T>> {
         let (targets, controls, ctrl_state, op) = normalise(g);
         if let FusedOp::Diagonal(d) = &op {
             if d.iter().all(|&z| z == C64::new(1.0, 0.0)) {
@@ -143,24 +147,13 @@ impl<T: Real> Kernel<T> {
             fixed_val: cval & chunk_mask,
             low_targets: low.len() as u32,
             low_offsets,
+            simd,
         })
     }
 
     /// Whether the kernel works on one chunk at a time.
     pub(crate) fn is_local(&self) -> bool {
         matches!(self.body, Body::Diagonal(_)) || self.low_targets as usize == self.targets.len()
-    }
-
-    /// The targets at or above `c`, as chunk-index bits (for grouping chunks).
-    pub(crate) fn high_target_chunk_mask(&self) -> usize {
-        if self.is_local() {
-            return 0;
-        }
-        self.targets
-            .iter()
-            .filter(|&&q| q >= self.c)
-            .map(|&q| 1usize << (q - self.c))
-            .sum()
     }
 
     /// Whether the high controls hold for the chunk or group starting at global index `base`.
@@ -179,8 +172,22 @@ impl<T: Real> Kernel<T> {
     ) {
         match &self.body {
             Body::Dense2(m) => {
-                let m = *m;
-                self.pairs(parts, 0, 1, |a, b| dense2(a, b, &m));
+                let (m, level) = (*m, self.simd);
+                if let [chunk] = parts {
+                    let dist = self.low_offsets.get(1).copied().unwrap_or(0);
+                    let t = dist.trailing_zeros();
+                    if self.low_targets == 1
+                        && self.fixed_mask == dist
+                        && simd::dense2_block(level, chunk, t, &m)
+                    {
+                        return;
+                    }
+                }
+                self.pairs(parts, 0, 1, |a, b| {
+                    if !simd::dense2_runs(level, a, b, &m) {
+                        dense2(a, b, &m);
+                    }
+                });
             }
             Body::Anti2(x, y) => {
                 let (x, y) = (*x, *y);
@@ -189,7 +196,7 @@ impl<T: Real> Kernel<T> {
             Body::Exchange { lo, hi } => self.pairs(parts, *lo, *hi, |a, b| a.swap_with_slice(b)),
             Body::Diagonal(d) => {
                 if let Some(chunk) = parts.first_mut() {
-                    diagonal(chunk, base, d);
+                    diagonal(chunk, base, d, self.simd);
                 }
             }
             Body::Dense4(m) => self.dense4(parts, m),
@@ -255,9 +262,23 @@ impl<T: Real> Kernel<T> {
 
     /// The two-target dense kernel: the four members' runs as slices, multiplied in place.
     fn dense4(&self, parts: &mut [&mut [Complex<T>]], m: &[Complex<T>; 16]) {
+        let level = self.simd;
+        if let [chunk] = parts {
+            let (d0, d1) = (self.low_offsets[1], self.low_offsets[2]);
+            if self.low_targets == 2
+                && self.fixed_mask == d0 | d1
+                && simd::dense4_block(level, chunk, d0.trailing_zeros(), d1.trailing_zeros(), m)
+            {
+                return;
+            }
+        }
         let members = [0, 1, 2, 3].map(|s| self.member(s));
         for_each_run(self.c, self.fixed_mask, self.fixed_val, 63, |start, len| {
-            let [a, b, c, d] = member_runs(parts, &members, start, len);
+            let mut runs = member_runs(parts, &members, start, len);
+            if simd::dense4_runs(level, &mut runs, m) {
+                return;
+            }
+            let [a, b, c, d] = runs;
             for (((w, x), y), z) in a.iter_mut().zip(b.iter_mut()).zip(c.iter_mut()).zip(d) {
                 let v = [*w, *x, *y, *z];
                 let row = |r: usize| {
@@ -637,7 +658,7 @@ fn anti2<T: Real>(a: &mut [Complex<T>], b: &mut [Complex<T>], x: Complex<T>, y: 
 }
 
 /// The diagonal kernel on one chunk starting at global index `base`.
-fn diagonal<T: Real>(chunk: &mut [Complex<T>], base: usize, d: &Diag<T>) {
+fn diagonal<T: Real>(chunk: &mut [Complex<T>], base: usize, d: &Diag<T>, level: SimdLevel) {
     let one = Complex::new(T::one(), T::zero());
     let lc = d.low_count as usize;
     let block = 1usize << d.block_log;
@@ -650,6 +671,9 @@ fn diagonal<T: Real>(chunk: &mut [Complex<T>], base: usize, d: &Diag<T>) {
             .sum();
         if let Some(pattern) = &d.pattern {
             let row = &pattern[(hidx >> lc) * block..][..block];
+            if simd::cmul(level, blk, row) {
+                continue;
+            }
             for (a, &z) in blk.iter_mut().zip(row) {
                 *a = *a * z;
             }
@@ -658,7 +682,7 @@ fn diagonal<T: Real>(chunk: &mut [Complex<T>], base: usize, d: &Diag<T>) {
         let sub = &d.table[hidx..hidx + (1 << lc)];
         if lc == 0 {
             let z = sub[0];
-            if z != one {
+            if z != one && !simd::cscale(level, blk, z) {
                 for a in blk.iter_mut() {
                     *a = *a * z;
                 }

@@ -7,10 +7,13 @@ mod fast;
 pub mod fusion;
 mod kernels;
 mod reference;
+mod sched;
+mod simd;
 
-pub use fast::{chunk_qubits, Fast, FastOptions, FastStats};
+pub use fast::{block_qubits, chunk_qubits, Fast, FastOptions, FastStats};
 pub use fusion::{plan, FastError, FusedGate, FusedOp};
 pub use reference::Reference;
+pub use simd::{detected as simd_detected, SimdLevel};
 
 use crate::circuit::Gate;
 use crate::real::Real;
