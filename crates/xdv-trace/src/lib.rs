@@ -211,7 +211,7 @@ impl<W: Write> TraceWriter<W> {
         self.w.write_all(&self.rec)?;
         self.w.write_all(&self.chain)?;
         self.seq += 1;
-        if self.seq % u64::from(self.digest_interval) == 0 {
+        if self.seq.is_multiple_of(u64::from(self.digest_interval)) {
             self.digest(TAG_DIGEST, core)?;
         }
         Ok(())

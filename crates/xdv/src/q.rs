@@ -200,6 +200,17 @@ fn load_device(path: &Path) -> Result<Device> {
     Ok(Device::load(path)?)
 }
 
+/// What the fast engine did over a command: the figures a benchmark sets against memory
+/// bandwidth.
+fn engine_json(engine: &Fast) -> serde_json::Value {
+    let st = engine.stats_total();
+    json!({
+        "name": "fast", "simd": engine.simd_level().name(), "gates_in": st.gates_in,
+        "gates_out": st.gates_out, "passes": st.passes, "sweeps": st.sweeps,
+        "permutation_passes": st.permutation_passes,
+    })
+}
+
 /// Runs an `xdv q` command.
 pub fn run(cmd: QCmd) -> Result<ExitCode> {
     let precision = match &cmd {
@@ -275,6 +286,7 @@ fn run_in<T: Real>(cmd: QCmd) -> Result<ExitCode> {
                         "counts": r.counts, "predicted_error": r.predicted_error,
                         "precision": T::NAME, "threads": engine.threads(), "method": r.method.name(),
                         "timings": {"parse_s": loaded.parse_s, "simulate_s": r.simulate_s, "sample_s": r.sample_s},
+                        "engine": engine_json(&engine),
                     })
                 );
             } else {
@@ -294,6 +306,17 @@ fn run_in<T: Real>(cmd: QCmd) -> Result<ExitCode> {
                     say!("  {key}  {v}");
                 }
                 say!("  predicted error {:.6}", r.predicted_error);
+                let st = engine.stats_total();
+                say!(
+                    "  engine: fast ({}), {} threads, {} gates fused to {}, {} passes over the state ({} sweeps, {} permutation passes)",
+                    engine.simd_level().name(),
+                    engine.threads(),
+                    st.gates_in,
+                    st.gates_out,
+                    st.passes,
+                    st.sweeps,
+                    st.permutation_passes
+                );
                 say!(
                     "  parse {:.6} s, simulate {:.6} s, sample {:.6} s",
                     loaded.parse_s,
@@ -327,6 +350,7 @@ fn run_in<T: Real>(cmd: QCmd) -> Result<ExitCode> {
                     json!({
                         "qubits": state.qubits(), "amplitudes": amps, "precision": T::NAME,
                         "timings": {"parse_s": loaded.parse_s, "simulate_s": simulate_s},
+                        "engine": engine_json(&engine),
                     })
                 );
             } else {
