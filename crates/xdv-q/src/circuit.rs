@@ -35,6 +35,24 @@ pub struct Gate {
 }
 
 impl Gate {
+    /// The table gate `name` on `qubits` (all its arguments, controls included, in the table's
+    /// order), its matrix expanded over every argument; `None` when the table has no such gate or
+    /// the parameter or qubit count differs from its arity.
+    pub fn table(name: &str, params: &[f64], qubits: &[u32]) -> Option<Gate> {
+        let def = crate::gates::lookup(name)?;
+        if def.params != params.len() || def.qubits != qubits.len() {
+            return None;
+        }
+        Some(Gate {
+            name: name.into(),
+            params: params.to_vec(),
+            targets: qubits.to_vec(),
+            controls: vec![],
+            ctrl_state: 0,
+            matrix: def.matrix(params),
+        })
+    }
+
     /// Every qubit the gate touches, controls first.
     pub fn qubits(&self) -> impl Iterator<Item = u32> + '_ {
         self.controls.iter().chain(self.targets.iter()).copied()

@@ -2,18 +2,9 @@
 
 use xdv_q::circuit::{Circuit, Gate, Op, Register};
 use xdv_q::device::{Device, DeviceCheckError, DeviceError, EXAMPLE_TOML};
-use xdv_q::gates;
 
 fn g(name: &str, params: &[f64], qubits: &[u32]) -> Op {
-    let def = gates::lookup(name).expect("a table gate");
-    Op::Gate(Gate {
-        name: name.into(),
-        params: params.to_vec(),
-        targets: qubits.to_vec(),
-        controls: vec![],
-        ctrl_state: 0,
-        matrix: def.matrix(params),
-    })
+    Op::Gate(Gate::table(name, params, qubits).expect("a table gate"))
 }
 
 fn circuit(n: u32, ops: Vec<Op>) -> Circuit {
@@ -42,9 +33,9 @@ fn the_example_device_reads_as_written() {
     assert_eq!(d.qubits(), 5);
     assert!(d.coupled(0, 1) && d.coupled(1, 0) && !d.coupled(0, 2));
     assert_eq!(d.neighbours(1), vec![0, 2]);
-    let gate = |name: &str, qs: &[u32]| match g(name, &[0.1], qs) {
-        Op::Gate(x) => x,
-        _ => unreachable!(),
+    let gate = |name: &str, qs: &[u32]| {
+        let params = vec![0.1; xdv_q::gates::lookup(name).expect("a table gate").params];
+        Gate::table(name, &params, qs).expect("a table gate")
     };
     assert_eq!(d.gate_error(&gate("rz", &[2])), 0.0, "by_name wins");
     assert_eq!(

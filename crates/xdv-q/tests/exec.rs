@@ -5,21 +5,13 @@ use std::collections::BTreeMap;
 use xdv_q::circuit::{Circuit, Condition, Gate, Op, Register};
 use xdv_q::engine::{Engine, Reference};
 use xdv_q::exec::{self, final_state, run, ExecError, Method, RunOptions};
-use xdv_q::gates::{self, Matrix, C64};
+use xdv_q::gates::{Matrix, C64};
 use xdv_q::pauli::{Observable, PauliErrorKind};
 use xdv_q::state::{StateError, StateVec};
 use xdv_q::Real;
 
 fn g(name: &str, params: &[f64], qubits: &[u32]) -> Op {
-    let def = gates::lookup(name).expect("a table gate");
-    Op::Gate(Gate {
-        name: name.into(),
-        params: params.to_vec(),
-        targets: qubits.to_vec(),
-        controls: vec![],
-        ctrl_state: 0,
-        matrix: def.matrix(params),
-    })
+    Op::Gate(Gate::table(name, params, qubits).expect("a table gate"))
 }
 
 fn m(qubit: u32, clbit: u32) -> Op {

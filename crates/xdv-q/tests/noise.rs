@@ -7,22 +7,13 @@ use xdv_q::circuit::{Circuit, Gate, Op, Register};
 use xdv_q::device::Device;
 use xdv_q::engine::Reference;
 use xdv_q::exec::{final_state, ops, run, Method, RunOptions};
-use xdv_q::gates;
 use xdv_q::noise::{self, predicted_error};
 use xdv_q::pauli::Observable;
 use xdv_q::rng::{Purpose, Rng};
 use xdv_q::state::StateVec;
 
 fn g(name: &str, params: &[f64], qubits: &[u32]) -> Op {
-    let def = gates::lookup(name).expect("a table gate");
-    Op::Gate(Gate {
-        name: name.into(),
-        params: params.to_vec(),
-        targets: qubits.to_vec(),
-        controls: vec![],
-        ctrl_state: 0,
-        matrix: def.matrix(params),
-    })
+    Op::Gate(Gate::table(name, params, qubits).expect("a table gate"))
 }
 
 fn m(qubit: u32, clbit: u32) -> Op {
