@@ -1,0 +1,36 @@
+//! XDV's Φ domain: classical coherent light in N spatial modes × W wavelength channels,
+//! transformed linearly by meshes of Mach–Zehnder interferometers (MZIs).
+//!
+//! - [`mzi`]: the MZI and beam-splitter conventions (2 × 2 blocks on modes `(m, m+1)`);
+//! - [`mesh`]: an ordered list of optical elements applied to a field vector one by one, and its
+//!   transfer matrix;
+//! - [`matrix`]: a dense square complex matrix (flat, row-major) and its JSON reader;
+//! - [`clements`]: the Clements decomposition of a unitary into a rectangular MZI mesh plus output
+//!   phases, and its reconstruction;
+//! - [`haar`]: Haar-random unitaries from a seeded, pinned generator;
+//! - [`program`]: the Φ program format (TOML and JSON, one schema);
+//! - [`sim`]: running a program on a field buffer per channel, element by element (the reference)
+//!   or through the compiled transfer matrix (the fast path).
+//!
+//! The noise and device model, transform contracts, the Blackbird importer, `matvec` via the SVD
+//! and homodyne detection are not built yet; `docs/phi.md` says so and describes the conventions.
+
+pub mod clements;
+pub mod error;
+pub mod haar;
+pub mod matrix;
+pub mod mesh;
+pub mod mzi;
+pub mod program;
+pub mod sim;
+
+pub use clements::{decompose, Decomposition, UNITARITY_TOLERANCE};
+pub use error::PhiError;
+pub use matrix::Matrix;
+pub use mesh::{Element, Mesh};
+pub use mzi::Mzi;
+
+
+
+/// A complex amplitude or matrix entry.
+pub type C64 = num_complex::Complex<f64>;
