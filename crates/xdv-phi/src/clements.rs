@@ -77,7 +77,9 @@ fn wrap(a: f64) -> f64 {
 pub fn decompose(u: &Matrix) -> Result<Decomposition, PhiError> {
     let n = u.n();
     if n == 0 {
-        return Err(PhiError::Shape { message: "a 0 × 0 matrix has nothing to decompose; give at least 1 mode".into() });
+        return Err(PhiError::Shape {
+            message: "a 0 × 0 matrix has nothing to decompose; give at least 1 mode".into(),
+        });
     }
     if n > DECOMPOSE_MODES_MAX {
         return Err(PhiError::Limit {
@@ -89,7 +91,10 @@ pub fn decompose(u: &Matrix) -> Result<Decomposition, PhiError> {
     }
     let deviation = u.unitarity_deviation();
     if deviation > UNITARITY_TOLERANCE {
-        return Err(PhiError::NotUnitary { deviation, tolerance: UNITARITY_TOLERANCE });
+        return Err(PhiError::NotUnitary {
+            deviation,
+            tolerance: UNITARITY_TOLERANCE,
+        });
     }
     let mut a = u.data().to_vec();
     let pairs = n * (n - 1) / 2;
@@ -106,7 +111,11 @@ pub fn decompose(u: &Matrix) -> Result<Decomposition, PhiError> {
                 let x = a[r * n + col];
                 let y = a[r * n + col + 1];
                 let theta = x.norm().atan2(y.norm());
-                let phi = if x.norm() == 0.0 { 0.0 } else { wrap(x.arg() - y.arg()) };
+                let phi = if x.norm() == 0.0 {
+                    0.0
+                } else {
+                    wrap(x.arg() - y.arg())
+                };
                 let (s, c) = theta.sin_cos();
                 let e = C64::from_polar(1.0, -phi);
                 // Rows below r are already zero in both columns.
@@ -129,7 +138,11 @@ pub fn decompose(u: &Matrix) -> Result<Decomposition, PhiError> {
                 let x = a[(r - 1) * n + col];
                 let y = a[r * n + col];
                 let theta = y.norm().atan2(x.norm());
-                let phi = if y.norm() == 0.0 { 0.0 } else { wrap(PI + y.arg() - x.arg()) };
+                let phi = if y.norm() == 0.0 {
+                    0.0
+                } else {
+                    wrap(PI + y.arg() - x.arg())
+                };
                 let (s, c) = theta.sin_cos();
                 let e = C64::from_polar(1.0, phi);
                 // Columns left of col are already zero in both rows.
@@ -159,5 +172,9 @@ pub fn decompose(u: &Matrix) -> Result<Decomposition, PhiError> {
         mzis.push(Mzi::new(m, l.theta, phi_new));
     }
     let output_phases = d.iter().map(|z| z.arg()).collect();
-    Ok(Decomposition { modes: n, mzis, output_phases })
+    Ok(Decomposition {
+        modes: n,
+        mzis,
+        output_phases,
+    })
 }

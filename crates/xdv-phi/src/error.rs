@@ -6,16 +6,14 @@ use thiserror::Error;
 #[derive(Debug, Error, Clone, PartialEq)]
 pub enum PhiError {
     /// A program (TOML or JSON) that cannot be read or does not satisfy the schema or its limits.
-    /// `line` and `column` are 1-based; they are `None` where the position cannot be told (the
-    /// semantic checks of a JSON program, which name the key path instead).
-    #[error("{file}{}: `{key}`: {message}; {hint}", position(*line, *column))]
+    /// `position` is the 1-based (line, column in characters); `None` where it cannot be told
+    /// (the value checks of a JSON program, which name the key path instead).
+    #[error("{file}{}: `{key}`: {message}; {hint}", position.map(|(l, c)| format!(":{l}:{c}")).unwrap_or_default())]
     Program {
         /// The file (or origin) named by the caller.
         file: String,
-        /// 1-based line, where known.
-        line: Option<usize>,
-        /// 1-based column (characters), where known.
-        column: Option<usize>,
+        /// 1-based (line, column), where known.
+        position: Option<(usize, usize)>,
         /// The key (a dotted path such as `op[2].theta`), or `(document)` when none applies.
         key: String,
         /// What is wrong.
@@ -71,12 +69,4 @@ pub enum PhiError {
         /// What is wrong.
         message: String,
     },
-}
-
-fn position(line: Option<usize>, column: Option<usize>) -> String {
-    match (line, column) {
-        (Some(l), Some(c)) => format!(":{l}:{c}"),
-        (Some(l), None) => format!(":{l}"),
-        _ => String::new(),
-    }
 }

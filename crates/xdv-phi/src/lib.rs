@@ -29,8 +29,8 @@ pub use error::PhiError;
 pub use matrix::Matrix;
 pub use mesh::{Element, Mesh};
 pub use mzi::Mzi;
-
-
+pub use program::{Detect, Op, Program};
+pub use sim::{run, run_with, Path, RunResult};
 
 /// A complex amplitude or matrix entry.
 pub type C64 = num_complex::Complex<f64>;

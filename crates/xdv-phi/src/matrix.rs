@@ -19,7 +19,10 @@ pub struct Matrix {
 impl Matrix {
     /// The N × N zero matrix.
     pub fn zeros(n: usize) -> Matrix {
-        Matrix { n, data: vec![C64::new(0.0, 0.0); n * n] }
+        Matrix {
+            n,
+            data: vec![C64::new(0.0, 0.0); n * n],
+        }
     }
 
     /// The N × N identity.
@@ -50,7 +53,11 @@ impl Matrix {
     pub fn from_flat(n: usize, data: Vec<C64>) -> Result<Matrix, PhiError> {
         if data.len() != n * n {
             return Err(PhiError::Shape {
-                message: format!("{} entries given for a {n} × {n} matrix ({} expected)", data.len(), n * n),
+                message: format!(
+                    "{} entries given for a {n} × {n} matrix ({} expected)",
+                    data.len(),
+                    n * n
+                ),
             });
         }
         Ok(Matrix { n, data })
@@ -63,7 +70,10 @@ impl Matrix {
         for (r, row) in rows.iter().enumerate() {
             if row.len() != n {
                 return Err(PhiError::Shape {
-                    message: format!("row {r} has {} entries; a square matrix with {n} rows needs {n}", row.len()),
+                    message: format!(
+                        "row {r} has {} entries; a square matrix with {n} rows needs {n}",
+                        row.len()
+                    ),
                 });
             }
             data.extend_from_slice(row);
@@ -148,7 +158,11 @@ impl Matrix {
         if self.n != other.n {
             return f64::INFINITY;
         }
-        self.data.iter().zip(&other.data).map(|(a, b)| (a - b).norm()).fold(0.0, f64::max)
+        self.data
+            .iter()
+            .zip(&other.data)
+            .map(|(a, b)| (a - b).norm())
+            .fold(0.0, f64::max)
     }
 
     /// max over entries of |U†U − I|: 0 for a unitary. O(N³), computing only the upper triangle of
@@ -189,12 +203,14 @@ impl Matrix {
     /// Reads a matrix from JSON: an array of rows, each an array of `[re, im]` entries, square.
     /// `file` names the origin in errors, which give the 0-based row and column of a bad entry.
     pub fn from_json(text: &str, file: &str) -> Result<Matrix, PhiError> {
-        let err = |row: Option<usize>, column: Option<usize>, message: String, hint: &str| PhiError::Matrix {
-            file: file.to_string(),
-            row,
-            column,
-            message,
-            hint: hint.to_string(),
+        let err = |row: Option<usize>, column: Option<usize>, message: String, hint: &str| {
+            PhiError::Matrix {
+                file: file.to_string(),
+                row,
+                column,
+                message,
+                hint: hint.to_string(),
+            }
         };
         if text.len() > MATRIX_FILE_BYTES_MAX {
             return Err(PhiError::Limit {
@@ -204,19 +220,30 @@ impl Matrix {
                 hint: "give a smaller matrix".into(),
             });
         }
-        let value: serde_json::Value = serde_json::from_str(text).map_err(|e| PhiError::Matrix {
-            file: format!("{file}:{}:{}", e.line(), e.column()),
-            row: None,
-            column: None,
-            message: format!("not valid JSON: {e}"),
-            hint: "the file must hold an array of rows, each an array of [re, im] pairs".into(),
-        })?;
+        let value: serde_json::Value =
+            serde_json::from_str(text).map_err(|e| PhiError::Matrix {
+                file: format!("{file}:{}:{}", e.line(), e.column()),
+                row: None,
+                column: None,
+                message: format!("not valid JSON: {e}"),
+                hint: "the file must hold an array of rows, each an array of [re, im] pairs".into(),
+            })?;
         let rows = value.as_array().ok_or_else(|| {
-            err(None, None, "the document is not an array".into(), "write the matrix as [[[re, im], ...], ...]")
+            err(
+                None,
+                None,
+                "the document is not an array".into(),
+                "write the matrix as [[[re, im], ...], ...]",
+            )
         })?;
         let n = rows.len();
         if n == 0 {
-            return Err(err(None, None, "the matrix has no rows".into(), "give at least a 1 × 1 matrix"));
+            return Err(err(
+                None,
+                None,
+                "the matrix has no rows".into(),
+                "give at least a 1 × 1 matrix",
+            ));
         }
         if n > MATRIX_MODES_MAX {
             return Err(PhiError::Limit {
@@ -229,18 +256,33 @@ impl Matrix {
         let mut data = Vec::with_capacity(n * n);
         for (r, row) in rows.iter().enumerate() {
             let entries = row.as_array().ok_or_else(|| {
-                err(Some(r), None, "the row is not an array".into(), "each row is an array of [re, im] pairs")
+                err(
+                    Some(r),
+                    None,
+                    "the row is not an array".into(),
+                    "each row is an array of [re, im] pairs",
+                )
             })?;
             if entries.len() != n {
                 return Err(err(
                     Some(r),
                     None,
-                    format!("the row has {} entries but the matrix has {n} rows", entries.len()),
+                    format!(
+                        "the row has {} entries but the matrix has {n} rows",
+                        entries.len()
+                    ),
                     "the matrix must be square",
                 ));
             }
             for (c, entry) in entries.iter().enumerate() {
-                data.push(complex_from_json(entry).map_err(|m| err(Some(r), Some(c), m, "an entry is [re, im] with two finite numbers"))?);
+                data.push(complex_from_json(entry).map_err(|m| {
+                    err(
+                        Some(r),
+                        Some(c),
+                        m,
+                        "an entry is [re, im] with two finite numbers",
+                    )
+                })?);
             }
         }
         Ok(Matrix { n, data })
@@ -250,7 +292,14 @@ impl Matrix {
     pub fn to_json(&self) -> serde_json::Value {
         serde_json::Value::Array(
             (0..self.n)
-                .map(|r| serde_json::Value::Array(self.row(r).iter().map(|z| serde_json::json!([z.re, z.im])).collect()))
+                .map(|r| {
+                    serde_json::Value::Array(
+                        self.row(r)
+                            .iter()
+                            .map(|z| serde_json::json!([z.re, z.im]))
+                            .collect(),
+                    )
+                })
                 .collect(),
         )
     }
@@ -258,7 +307,9 @@ impl Matrix {
 
 /// One `[re, im]` entry from JSON.
 fn complex_from_json(v: &serde_json::Value) -> Result<C64, String> {
-    let pair = v.as_array().ok_or_else(|| format!("the entry `{v}` is not a [re, im] pair"))?;
+    let pair = v
+        .as_array()
+        .ok_or_else(|| format!("the entry `{v}` is not a [re, im] pair"))?;
     if pair.len() != 2 {
         return Err(format!("the entry has {} numbers, not 2", pair.len()));
     }

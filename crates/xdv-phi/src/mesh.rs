@@ -53,7 +53,12 @@ impl Element {
     /// The MZI element for `mzi`.
     pub fn mzi(mzi: &Mzi) -> Element {
         let (s, c) = mzi.theta.sin_cos();
-        Element::Mzi { mode: mzi.modes[0], c, s, e: C64::from_polar(1.0, mzi.phi) }
+        Element::Mzi {
+            mode: mzi.modes[0],
+            c,
+            s,
+            e: C64::from_polar(1.0, mzi.phi),
+        }
     }
 
     /// The beam splitter `B(theta)` on modes `(mode, mode+1)`.
@@ -64,7 +69,10 @@ impl Element {
 
     /// The phase shifter `e^{i phi}` on `mode`.
     pub fn phase(mode: usize, phi: f64) -> Element {
-        Element::Phase { mode, phasor: C64::from_polar(1.0, phi) }
+        Element::Phase {
+            mode,
+            phasor: C64::from_polar(1.0, phi),
+        }
     }
 
     /// The highest mode it touches.
@@ -123,7 +131,10 @@ pub struct Mesh {
 impl Mesh {
     /// An empty mesh (the identity) on `modes` modes.
     pub fn new(modes: usize) -> Mesh {
-        Mesh { modes, elements: Vec::new() }
+        Mesh {
+            modes,
+            elements: Vec::new(),
+        }
     }
 
     /// The mesh of a decomposition: its MZIs in the listed order, then its output phases.
@@ -165,7 +176,11 @@ impl Mesh {
     pub fn push(&mut self, e: Element) -> Result<(), PhiError> {
         if e.top_mode() >= self.modes {
             return Err(PhiError::Shape {
-                message: format!("element {e:?} touches mode {} of a {}-mode mesh", e.top_mode(), self.modes),
+                message: format!(
+                    "element {e:?} touches mode {} of a {}-mode mesh",
+                    e.top_mode(),
+                    self.modes
+                ),
             });
         }
         self.elements.push(e);
@@ -187,7 +202,11 @@ impl Mesh {
     pub fn apply(&self, field: &mut [C64]) -> Result<(), PhiError> {
         if field.len() != self.modes {
             return Err(PhiError::Shape {
-                message: format!("a field of {} amplitudes given to a {}-mode mesh", field.len(), self.modes),
+                message: format!(
+                    "a field of {} amplitudes given to a {}-mode mesh",
+                    field.len(),
+                    self.modes
+                ),
             });
         }
         for e in &self.elements {

@@ -30,7 +30,11 @@ pub struct Mzi {
 impl Mzi {
     /// The MZI `T(theta, phi)` on modes `(m, m+1)`.
     pub fn new(m: usize, theta: f64, phi: f64) -> Mzi {
-        Mzi { modes: [m, m + 1], theta, phi }
+        Mzi {
+            modes: [m, m + 1],
+            theta,
+            phi,
+        }
     }
 
     /// Its 2 × 2 matrix `T(θ, φ)`.
@@ -61,5 +65,8 @@ pub fn mzi_matrix(theta: f64, phi: f64) -> [[C64; 2]; 2] {
 /// The beam splitter `B(θ) = [[cos θ, i sin θ], [i sin θ, cos θ]]`.
 pub fn bs_matrix(theta: f64) -> [[C64; 2]; 2] {
     let (s, c) = theta.sin_cos();
-    [[C64::new(c, 0.0), C64::new(0.0, s)], [C64::new(0.0, s), C64::new(c, 0.0)]]
+    [
+        [C64::new(c, 0.0), C64::new(0.0, s)],
+        [C64::new(0.0, s), C64::new(c, 0.0)],
+    ]
 }

@@ -50,7 +50,10 @@ fn check_decomposition(u: &Matrix, tol: f64) -> Decomposition {
         assert!(z.theta.is_finite() && z.phi.is_finite());
     }
     let err = d.reconstruct().max_abs_diff(u);
-    assert!(err <= tol, "N = {n}: reconstruction error {err:e} > {tol:e}");
+    assert!(
+        err <= tol,
+        "N = {n}: reconstruction error {err:e} > {tol:e}"
+    );
     d
 }
 
@@ -58,7 +61,11 @@ fn check_decomposition(u: &Matrix, tol: f64) -> Decomposition {
 fn haar_unitaries_are_unitary_and_seeded() {
     for n in [1, 2, 5, 64] {
         let u = haar_unitary(n, 7);
-        assert!(u.unitarity_deviation() < 1e-13, "N = {n}: {}", u.unitarity_deviation());
+        assert!(
+            u.unitarity_deviation() < 1e-13,
+            "N = {n}: {}",
+            u.unitarity_deviation()
+        );
         assert_eq!(u, haar_unitary(n, 7), "same seed, same matrix");
         if n > 1 {
             assert_ne!(u, haar_unitary(n, 8), "another seed, another matrix");
@@ -86,7 +93,19 @@ fn haar_statistics_look_haar() {
 
 #[test]
 fn reconstruction_on_haar_unitaries_of_many_sizes() {
-    for (n, seed) in [(1, 1), (2, 2), (3, 3), (4, 4), (5, 5), (7, 7), (8, 8), (16, 16), (33, 33), (64, 64), (256, 256)] {
+    for (n, seed) in [
+        (1, 1),
+        (2, 2),
+        (3, 3),
+        (4, 4),
+        (5, 5),
+        (7, 7),
+        (8, 8),
+        (16, 16),
+        (33, 33),
+        (64, 64),
+        (256, 256),
+    ] {
         let u = haar_unitary(n, seed);
         let d = check_decomposition(&u, 1e-12);
         if n <= 16 {
@@ -143,8 +162,14 @@ fn balanced_mzi_splits_power_equally() {
             Mzi::new(0, PI / 4.0, phi).apply(&mut f);
             f
         };
-        for f in [mesh_in(c(1.0, 0.0), c(0.0, 0.0)), mesh_in(c(0.0, 0.0), c(0.0, 1.0))] {
-            assert!((f[0].norm_sqr() - 0.5).abs() < 1e-15 && (f[1].norm_sqr() - 0.5).abs() < 1e-15, "{f:?}");
+        for f in [
+            mesh_in(c(1.0, 0.0), c(0.0, 0.0)),
+            mesh_in(c(0.0, 0.0), c(0.0, 1.0)),
+        ] {
+            assert!(
+                (f[0].norm_sqr() - 0.5).abs() < 1e-15 && (f[1].norm_sqr() - 0.5).abs() < 1e-15,
+                "{f:?}"
+            );
         }
     }
     // The 50:50 beam splitter too.
@@ -157,7 +182,10 @@ fn mzi_matches_its_closed_form() {
     let (theta, phi) = (0.37, -1.2);
     let t = mzi_matrix(theta, phi);
     let e = C64::from_polar(1.0, phi);
-    let expect = [[e * theta.cos(), c(-theta.sin(), 0.0)], [e * theta.sin(), c(theta.cos(), 0.0)]];
+    let expect = [
+        [e * theta.cos(), c(-theta.sin(), 0.0)],
+        [e * theta.sin(), c(theta.cos(), 0.0)],
+    ];
     for r in 0..2 {
         for k in 0..2 {
             assert!((t[r][k] - expect[r][k]).norm() < 1e-15);
@@ -176,14 +204,19 @@ fn mesh_application_equals_transfer_matrix_and_dense_products() {
     let mut dense = Matrix::identity(n);
     let mut seed = 12345u64;
     let mut next = || {
-        seed = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+        seed = seed
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
         (seed >> 11) as f64 / (1u64 << 53) as f64
     };
     for k in 0..60 {
         let m = (next() * (n - 1) as f64) as usize;
         let (a, b) = (next() * 2.0 * PI, next() * 2.0 * PI);
         let (el, block) = match k % 4 {
-            0 => (Element::mzi(&Mzi::new(m, a, b)), embed(n, m, mzi_matrix(a, b))),
+            0 => (
+                Element::mzi(&Mzi::new(m, a, b)),
+                embed(n, m, mzi_matrix(a, b)),
+            ),
             1 => (Element::bs(m, a), embed(n, m, bs_matrix(a))),
             2 => {
                 let mut d = Matrix::identity(n);
@@ -202,14 +235,22 @@ fn mesh_application_equals_transfer_matrix_and_dense_products() {
     }
     let t = mesh.transfer_matrix();
     assert!(t.max_abs_diff(&dense) < 1e-13);
-    let input: Vec<C64> = (0..n).map(|k| c((k as f64).sin(), (k as f64 * 0.5).cos())).collect();
+    let input: Vec<C64> = (0..n)
+        .map(|k| c((k as f64).sin(), (k as f64 * 0.5).cos()))
+        .collect();
     let mut field = input.clone();
     mesh.apply(&mut field).unwrap();
     for (a, b) in field.iter().zip(t.apply(&input)) {
         assert!((a - b).norm() < 1e-13);
     }
-    assert!(mesh.apply(&mut [c(0.0, 0.0); 3]).is_err(), "wrong field length refused");
-    assert!(mesh.push(Element::bs(n - 1, 0.1)).is_err(), "element past the last mode refused");
+    assert!(
+        mesh.apply(&mut [c(0.0, 0.0); 3]).is_err(),
+        "wrong field length refused"
+    );
+    assert!(
+        mesh.push(Element::bs(n - 1, 0.1)).is_err(),
+        "element past the last mode refused"
+    );
 }
 
 #[test]
@@ -220,7 +261,10 @@ fn non_unitary_matrices_are_refused_with_their_deviation() {
     let dev = u.unitarity_deviation();
     assert!(dev > 1e-7 && dev < 1e-5, "{dev}");
     match decompose(&u) {
-        Err(PhiError::NotUnitary { deviation, tolerance }) => {
+        Err(PhiError::NotUnitary {
+            deviation,
+            tolerance,
+        }) => {
             assert_eq!(deviation, dev);
             assert_eq!(tolerance, UNITARITY_TOLERANCE);
         }
@@ -247,9 +291,15 @@ fn matrix_json_reader_names_rows_and_columns() {
     assert_eq!(m.get(1, 1), c(0.0, 1.5));
     assert_eq!(Matrix::from_json(&m.to_json().to_string(), "x").unwrap(), m);
     let cases: &[(&str, &str)] = &[
-        ("[[[1, 0], [0, 0]], [[0, 0], [0, \"a\"]]]", "m.json: row 1, column 1"),
+        (
+            "[[[1, 0], [0, 0]], [[0, 0], [0, \"a\"]]]",
+            "m.json: row 1, column 1",
+        ),
         ("[[[1, 0], [0, 0]], [[0, 0]]]", "m.json: row 1 (0-based)"),
-        ("[[[1, 0, 3], [0, 0]], [[0, 0], [0, 1]]]", "m.json: row 0, column 0"),
+        (
+            "[[[1, 0, 3], [0, 0]], [[0, 0], [0, 1]]]",
+            "m.json: row 0, column 0",
+        ),
         ("[[[1, 0], [0, 0]], 5]", "m.json: row 1 (0-based)"),
         ("[]", "no rows"),
         ("{\"a\": 1}", "not an array"),
