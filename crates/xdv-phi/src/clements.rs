@@ -96,7 +96,14 @@ pub fn decompose(u: &Matrix) -> Result<Decomposition, PhiError> {
             tolerance: UNITARITY_TOLERANCE,
         });
     }
-    let mut a = u.data().to_vec();
+    // The working copy is row-major with a padded row stride `ld`: with ld = n, a power-of-two
+    // row length in bytes maps every row of a column to the same cache sets, and the column
+    // steps (which touch two adjacent entries in each row) thrash the caches.
+    let ld = n + 4;
+    let mut a = vec![C64::new(0.0, 0.0); n * ld];
+    for r in 0..n {
+        a[r * ld..r * ld + n].copy_from_slice(u.row(r));
+    }
     let pairs = n * (n - 1) / 2;
     let mut right: Vec<Mzi> = Vec::with_capacity(pairs);
     let mut left: Vec<Mzi> = Vec::with_capacity(pairs);
@@ -108,8 +115,8 @@ pub fn decompose(u: &Matrix) -> Result<Decomposition, PhiError> {
             for j in 0..=i {
                 let r = n - 1 - j;
                 let col = i - j;
-                let x = a[r * n + col];
-                let y = a[r * n + col + 1];
+                let x = a[r * ld + col];
+                let y = a[r * ld + col + 1];
                 let theta = x.norm().atan2(y.norm());
                 let phi = if x.norm() == 0.0 {
                     0.0
@@ -120,13 +127,13 @@ pub fn decompose(u: &Matrix) -> Result<Decomposition, PhiError> {
                 let e = C64::from_polar(1.0, -phi);
                 // Rows below r are already zero in both columns.
                 for row in 0..=r {
-                    let p = row * n + col;
+                    let p = row * ld + col;
                     let t = a[p] * e;
                     let yy = a[p + 1];
                     a[p] = t * c - yy * s;
                     a[p + 1] = t * s + yy * c;
                 }
-                a[r * n + col] = C64::new(0.0, 0.0);
+                a[r * ld + col] = C64::new(0.0, 0.0);
                 right.push(Mzi::new(col, theta, phi));
             }
         } else {
@@ -135,8 +142,8 @@ pub fn decompose(u: &Matrix) -> Result<Decomposition, PhiError> {
             for j in 1..=i + 1 {
                 let r = n + j - i - 2;
                 let col = j - 1;
-                let x = a[(r - 1) * n + col];
-                let y = a[r * n + col];
+                let x = a[(r - 1) * ld + col];
+                let y = a[r * ld + col];
                 let theta = y.norm().atan2(x.norm());
                 let phi = if y.norm() == 0.0 {
                     0.0
@@ -146,8 +153,8 @@ pub fn decompose(u: &Matrix) -> Result<Decomposition, PhiError> {
                 let (s, c) = theta.sin_cos();
                 let e = C64::from_polar(1.0, phi);
                 // Columns left of col are already zero in both rows.
-                let (upper, lower) = a.split_at_mut(r * n);
-                let row_x = &mut upper[(r - 1) * n + col..r * n];
+                let (upper, lower) = a.split_at_mut(r * ld);
+                let row_x = &mut upper[(r - 1) * ld + col..(r - 1) * ld + n];
                 let row_y = &mut lower[col..n];
                 for (xx, yy) in row_x.iter_mut().zip(row_y.iter_mut()) {
                     let t = e * *xx;
@@ -155,14 +162,14 @@ pub fn decompose(u: &Matrix) -> Result<Decomposition, PhiError> {
                     *xx = t * c - yv * s;
                     *yy = t * s + yv * c;
                 }
-                a[r * n + col] = C64::new(0.0, 0.0);
+                a[r * ld + col] = C64::new(0.0, 0.0);
                 left.push(Mzi::new(r - 1, theta, phi));
             }
         }
     }
     // Now L_K ⋯ L_1 · U · R_1⁻¹ ⋯ R_M⁻¹ = D₀, so U = L_1⁻¹ ⋯ L_K⁻¹ · D₀ · R_M ⋯ R_1.
     // Move each L⁻¹ (the last one first) through the diagonal: L⁻¹ D = D′ T′.
-    let mut d: Vec<C64> = (0..n).map(|k| a[k * n + k]).collect();
+    let mut d: Vec<C64> = (0..n).map(|k| a[k * ld + k]).collect();
     let mut mzis = right;
     for l in left.iter().rev() {
         let m = l.modes[0];

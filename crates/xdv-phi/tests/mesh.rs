@@ -310,3 +310,23 @@ fn matrix_json_reader_names_rows_and_columns() {
         assert!(e.contains(expect), "{text}: `{e}` lacks `{expect}`");
     }
 }
+
+#[test]
+fn decomposition_serialises_in_the_cli_shape_and_back() {
+    let d = decompose(&haar_unitary(3, 5)).unwrap();
+    let j = serde_json::to_value(&d).unwrap();
+    assert_eq!(j["modes"], 3);
+    assert_eq!(
+        j["mzis"][0]["modes"],
+        serde_json::json!([d.mzis[0].modes[0], d.mzis[0].modes[0] + 1])
+    );
+    assert!(j["mzis"][0]["theta"].is_f64() && j["mzis"][0]["phi"].is_f64());
+    assert_eq!(j["output_phases"].as_array().unwrap().len(), 3);
+    let back: Decomposition = serde_json::from_value(j).unwrap();
+    assert_eq!(back, d);
+}
+
+#[test]
+fn large_dft_reconstructs() {
+    check_decomposition(&Matrix::dft(128), 1e-12);
+}
