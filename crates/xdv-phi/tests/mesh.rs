@@ -330,3 +330,55 @@ fn decomposition_serialises_in_the_cli_shape_and_back() {
 fn large_dft_reconstructs() {
     check_decomposition(&Matrix::dft(128), 1e-12);
 }
+
+/// The rectangular arrangement: scheduled as soon as possible, the N(N−1)/2 MZIs form N columns
+/// (optical depth N), column k holding only pairs (m, m+1) with m of k's parity, as in the
+/// rectangular mesh of Clements et al.
+#[test]
+fn the_mesh_is_rectangular_with_depth_n() {
+    for n in [2, 3, 4, 5, 8, 9, 16] {
+        let d = decompose(&haar_unitary(n, 40 + n as u64)).unwrap();
+        let mut depth_at = vec![0usize; n];
+        let mut columns: Vec<Vec<usize>> = Vec::new();
+        for z in &d.mzis {
+            let m = z.modes[0];
+            let layer = depth_at[m].max(depth_at[m + 1]);
+            depth_at[m] = layer + 1;
+            depth_at[m + 1] = layer + 1;
+            if columns.len() <= layer {
+                columns.push(Vec::new());
+            }
+            columns[layer].push(m);
+        }
+        // N columns (for N = 2 the second column of a rectangle is empty).
+        let expect = if n == 2 { 1 } else { n };
+        assert_eq!(
+            columns.len(),
+            expect,
+            "N = {n}: depth {} (columns {columns:?})",
+            columns.len()
+        );
+        for (k, col) in columns.iter().enumerate() {
+            assert!(
+                col.iter().all(|m| m % 2 == k % 2),
+                "N = {n}: column {k} mixes parities: {col:?}"
+            );
+        }
+    }
+}
+
+proptest::proptest! {
+    #![proptest_config(proptest::prelude::ProptestConfig { cases: 64, ..Default::default() })]
+    #[test]
+    fn random_unitaries_reconstruct(n in 1usize..24, seed in proptest::prelude::any::<u64>()) {
+        let u = haar_unitary(n, seed);
+        let d = decompose(&u).unwrap();
+        proptest::prop_assert!(d.reconstruct().max_abs_diff(&u) < 1e-12);
+        let field: Vec<C64> = (0..n).map(|k| c((k as f64 * 0.7).cos(), (seed % 97) as f64 * 0.01 - k as f64 * 0.1)).collect();
+        let mut f = field.clone();
+        d.mesh().apply(&mut f).unwrap();
+        for (a, b) in f.iter().zip(u.apply(&field)) {
+            proptest::prop_assert!((a - b).norm() < 1e-12);
+        }
+    }
+}
