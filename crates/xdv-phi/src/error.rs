@@ -6,8 +6,8 @@ use thiserror::Error;
 #[derive(Debug, Error, Clone, PartialEq)]
 pub enum PhiError {
     /// A program (TOML or JSON) that cannot be read or does not satisfy the schema or its limits.
-    /// `position` is the 1-based (line, column in characters); `None` where it cannot be told
-    /// (the value checks of a JSON program, which name the key path instead).
+    /// `position` is the 1-based (line, column in characters) of the offending key or value;
+    /// `None` only where it cannot be told.
     #[error("{file}{}: `{key}`: {message}; {hint}", position.map(|(l, c)| format!(":{l}:{c}")).unwrap_or_default())]
     Program {
         /// The file (or origin) named by the caller.

@@ -22,9 +22,8 @@
 //!
 //! With `channels > 1`, `input` holds one such array per channel. Operations act identically on
 //! every channel (the model is wavelength-independent for now). `docs/phi.md` lists every key,
-//! its units and limits. Unknown keys are refused. A TOML error names `file:line:column` and the
-//! key; a JSON syntax or schema error names `file:line:column`, and a JSON value error (a mode out
-//! of range, a non-unitary matrix) names the key path (`op[2].modes`).
+//! its units and limits. Unknown keys are refused. Every error names `file:line:column` and the
+//! key path (`op[2].modes`), with a hint.
 
 use serde::Deserialize;
 
@@ -306,7 +305,7 @@ impl Program {
         check(raw).map_err(|i| {
             let position = match format {
                 Format::Toml => toml_position(text, &i.path),
-                Format::Json => None,
+                Format::Json => json_position(text, &i.path),
             };
             PhiError::Program {
                 file: origin.into(),
@@ -856,6 +855,117 @@ fn json_key_before(text: &str, line: usize, column: usize) -> Option<String> {
         search = &search[..colon];
     }
     None
+}
+
+/// The position of the value at `path` in a JSON text (which already parsed once): a small
+/// scanner that follows the path and skips everything else.
+fn json_position(text: &str, path: &[Seg]) -> Option<(usize, usize)> {
+    let b = text.as_bytes();
+    let ws = |mut i: usize| {
+        while i < b.len() && b[i].is_ascii_whitespace() {
+            i += 1;
+        }
+        i
+    };
+    // The end (exclusive) of the string starting at the quote at i.
+    let string_end = |mut i: usize| {
+        i += 1;
+        while i < b.len() {
+            match b[i] {
+                b'\\' => i += 2,
+                b'"' => return Some(i + 1),
+                _ => i += 1,
+            }
+        }
+        None
+    };
+    // The end (exclusive) of the value starting at i.
+    let value_end = |i: usize| -> Option<usize> {
+        match *b.get(i)? {
+            b'"' => string_end(i),
+            b'{' | b'[' => {
+                let mut depth = 0usize;
+                let mut j = i;
+                while j < b.len() {
+                    match b[j] {
+                        b'"' => {
+                            j = string_end(j)?;
+                            continue;
+                        }
+                        b'{' | b'[' => depth += 1,
+                        b'}' | b']' => {
+                            depth -= 1;
+                            if depth == 0 {
+                                return Some(j + 1);
+                            }
+                        }
+                        _ => {}
+                    }
+                    j += 1;
+                }
+                None
+            }
+            _ => {
+                let mut j = i;
+                while j < b.len()
+                    && !matches!(b[j], b',' | b']' | b'}')
+                    && !b[j].is_ascii_whitespace()
+                {
+                    j += 1;
+                }
+                Some(j)
+            }
+        }
+    };
+    let mut at = ws(0);
+    for seg in path {
+        match seg {
+            Seg::Key(k) => {
+                if b.get(at) != Some(&b'{') {
+                    break;
+                }
+                let mut i = ws(at + 1);
+                let mut found = None;
+                while b.get(i) == Some(&b'"') {
+                    let end = string_end(i)?;
+                    let name = &text[i + 1..end - 1];
+                    let colon = ws(end);
+                    let v = ws(colon + 1);
+                    if name == *k {
+                        found = Some(v);
+                        break;
+                    }
+                    i = ws(value_end(v)?);
+                    if b.get(i) == Some(&b',') {
+                        i = ws(i + 1);
+                    }
+                }
+                match found {
+                    Some(v) => at = v,
+                    None => break,
+                }
+            }
+            Seg::Idx(n) => {
+                if b.get(at) != Some(&b'[') {
+                    break;
+                }
+                let mut i = ws(at + 1);
+                let mut k = 0usize;
+                while k < *n && i < b.len() && b[i] != b']' {
+                    i = ws(value_end(i)?);
+                    if b.get(i) == Some(&b',') {
+                        i = ws(i + 1);
+                    }
+                    k += 1;
+                }
+                if k != *n || b.get(i).is_none_or(|c| *c == b']') {
+                    break;
+                }
+                at = i;
+            }
+        }
+    }
+    Some(line_col(text, at))
 }
 
 /// The position of the value at `path` in a TOML text (which already parsed once).

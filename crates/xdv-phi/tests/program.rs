@@ -279,9 +279,11 @@ fn toml_errors_name_file_line_column_and_key() {
 fn json_errors_name_position_or_key_path() {
     let cases: &[(&str, &[&str])] = &[
         ("{\"modes\": 2, \"input\": [[1, 0], [0, 0]], \"colour\": 1}", &["bad.json:1:", "`colour`", "unknown field"]),
-        ("{\"modes\": 2,\n \"input\": [[1, 0], [0, 0]],\n \"op\": [{\"kind\": \"phase\", \"mode\": 7, \"phi\": 0}]}", &["bad.json: `op[0].mode`", "outside"]),
+        ("{\"modes\": 2,\n \"input\": [[1, 0], [0, 0]],\n \"op\": [{\"kind\": \"phase\", \"mode\": 7, \"phi\": 0}]}", &["bad.json:3:35: `op[0].mode`", "outside"]),
         ("{\"modes\": 2, \"input\": [[1, 0], [0, 0]", &["bad.json:1:"]),
-        ("{\"modes\": 2, \"input\": [[1, 0], [0, 0]], \"detect\": {\"kind\": \"homodyne\"}}", &["`detect.kind`", "not supported yet"]),
+        ("{\"modes\": 2, \"input\": [[1, 0], [0, 0]], \"op\": [{\"kind\": \"bs\", \"modes\": [0, 1], \"theta\": 0},\n {\"kind\": \"mzi\", \"modes\": [0, 1], \"theta\": 0, \"phi\": 1e9}]}", &["bad.json:2:54: `op[1].phi`", "not a finite"]),
+        ("{\"modes\": 2, \"input\": [[1, 0], [1e200, 0]]}", &["bad.json:1:32: `input[1]`", "not finite or exceeds"]),
+        ("{\"modes\": 2, \"input\": [[1, 0], [0, 0]], \"detect\": {\"kind\": \"homodyne\"}}", &["bad.json:1:60: `detect.kind`", "not supported yet"]),
     ];
     for (text, expect) in cases {
         let s = Program::from_json(text, "bad.json")
