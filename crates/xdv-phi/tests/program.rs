@@ -332,3 +332,96 @@ proptest! {
         let _ = Program::from_json(&j, "fuzz.json");
     }
 }
+
+/// One random op as (TOML table body, JSON object), with values in and out of range.
+fn arb_op() -> impl Strategy<Value = (String, String)> {
+    let num = prop_oneof![
+        (-10.0f64..10.0).prop_map(|x| (format!("{x:?}"), format!("{x:?}"))),
+        Just(("nan".to_string(), "\"nan\"".to_string())),
+        Just(("2e9".to_string(), "2e9".to_string())),
+        (-2i64..3).prop_map(|x| (x.to_string(), x.to_string())),
+    ];
+    let kind = prop::sample::select(vec!["phase", "mzi", "bs", "attenuate", "unitary", "delay"]);
+    (kind, -1i64..6, -1i64..6, num.clone(), num, prop::bool::ANY).prop_map(
+        |(kind, m1, m2, (t1, j1), (t2, j2), flag)| {
+            let mut toml = format!("[[op]]\nkind = \"{kind}\"\n");
+            let mut json = format!("{{\"kind\": \"{kind}\"");
+            let mut field = |k: &str, tv: &str, jv: &str| {
+                toml.push_str(&format!("{k} = {tv}\n"));
+                json.push_str(&format!(", \"{k}\": {jv}"));
+            };
+            match kind {
+                "phase" => {
+                    field("mode", &m1.to_string(), &m1.to_string());
+                    field("phi", &t1, &j1);
+                }
+                "mzi" | "bs" => {
+                    let v = format!("[{m1}, {m2}]");
+                    field("modes", &v, &v);
+                    field("theta", &t1, &j1);
+                    if kind == "mzi" || flag {
+                        field("phi", &t2, &j2);
+                    }
+                }
+                "attenuate" => {
+                    field("mode", &m1.to_string(), &m1.to_string());
+                    field(if flag { "eta" } else { "db" }, &t1, &j1);
+                }
+                _ => {
+                    let v = format!("[{m1}, {m2}]");
+                    field("modes", &v, &v);
+                    let mat = if flag {
+                        "[[[0, 0], [1, 0]], [[1, 0], [0, 0]]]".to_string()
+                    } else {
+                        format!("[[[{t1}, 0], [0, 0]], [[0, 0], [1, 0]]]")
+                    };
+                    let jmat = if flag {
+                        mat.clone()
+                    } else {
+                        format!("[[[{j1}, 0], [0, 0]], [[0, 0], [1, 0]]]")
+                    };
+                    field("matrix", &mat, &jmat);
+                }
+            }
+            json.push('}');
+            (toml, json)
+        },
+    )
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 300, ..ProptestConfig::default() })]
+
+    /// Programs of the right shape with random values: each is accepted, or refused with a
+    /// position and a key, in TOML and JSON alike — and the two formats agree on which.
+    #[test]
+    fn every_refusal_has_a_position(modes in 0i64..6, ops in prop::collection::vec(arb_op(), 0..5)) {
+        let input: Vec<String> = (0..modes.max(0)).map(|m| format!("[{}, 0]", if m == 0 { 1 } else { 0 })).collect();
+        let input = format!("[{}]", input.join(", "));
+        let mut toml = format!("modes = {modes}\ninput = {input}\n");
+        let mut json = format!("{{\"modes\": {modes}, \"input\": {input}, \"op\": [");
+        for (k, (t, j)) in ops.iter().enumerate() {
+            toml.push_str(t);
+            if k > 0 {
+                json.push_str(", ");
+            }
+            json.push_str(j);
+        }
+        json.push_str("]}");
+        let t = Program::from_toml(&toml, "p.toml");
+        let j = Program::from_json(&json, "p.json");
+        for r in [&t, &j] {
+            if let Err(e) = r {
+                let ok = matches!(e, PhiError::Program { position: Some(_), key, .. } if !key.is_empty());
+                prop_assert!(ok, "{e}\n{toml}\n{json}");
+            }
+        }
+        // NaN is a TOML float but only a string in JSON, so the formats may disagree there.
+        if !toml.contains("nan") {
+            prop_assert_eq!(t.is_ok(), j.is_ok(), "{:?} vs {:?}\n{}", t.as_ref().err(), j.as_ref().err(), toml);
+            if let (Ok(a), Ok(b)) = (&t, &j) {
+                prop_assert_eq!(a, b);
+            }
+        }
+    }
+}
