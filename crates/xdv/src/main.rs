@@ -86,6 +86,12 @@ enum Cmd {
         #[command(subcommand)]
         command: q::QCmd,
     },
+    /// The Φ domain's embedded provider: run photonic mesh programs, decompose unitaries into
+    /// Clements meshes.
+    Phi {
+        #[command(subcommand)]
+        command: phi::PhiCmd,
+    },
     /// Provider capacity descriptions.
     Machine {
         #[command(subcommand)]
@@ -123,7 +129,8 @@ macro_rules! say {
     }};
 }
 
-// After `say!`, so that `xdv q` prints through the same macro.
+// After `say!`, so that `xdv q` and `xdv phi` print through the same macro.
+mod phi;
 mod q;
 
 /// The trace bytes at `path`: a trace file, or the trace a state directory (`xdv run --state-dir`)
@@ -397,6 +404,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Cmd::Q { command } => q::run(command),
+        Cmd::Phi { command } => phi::run(command),
         Cmd::Machine { command } => match command {
             MachineCmd::Check { file, json } => {
                 let m = load_machine(&file)?;

@@ -1,0 +1,138 @@
+//! `xdv phi` as a user runs it: the decomposition's JSON, recomposed here from the documented
+//! convention alone, reproduces the matrix; programs run; bad input is a located error.
+
+use serde_json::Value;
+use std::process::{Command, Output};
+
+fn xdv(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_xdv"))
+        .args(args)
+        .output()
+        .expect("xdv runs")
+}
+
+fn file(name: &str, text: &str) -> String {
+    let dir = std::env::temp_dir().join(format!("xdv-phi-cli-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let p = dir.join(name);
+    std::fs::write(&p, text).unwrap();
+    p.to_string_lossy().into_owned()
+}
+
+type C = (f64, f64);
+fn mul(a: C, b: C) -> C {
+    (a.0 * b.0 - a.1 * b.1, a.0 * b.1 + a.1 * b.0)
+}
+
+#[test]
+fn decompose_then_recompose_by_the_documented_convention() {
+    let n = 6usize;
+    // The DFT matrix F[j][k] = e^{2πi jk/n} / √n.
+    let dft: Vec<Vec<C>> = (0..n)
+        .map(|j| {
+            (0..n)
+                .map(|k| {
+                    let a = 2.0 * std::f64::consts::PI * (j * k) as f64 / n as f64;
+                    (a.cos() / (n as f64).sqrt(), a.sin() / (n as f64).sqrt())
+                })
+                .collect()
+        })
+        .collect();
+    let text = serde_json::to_string(
+        &dft.iter()
+            .map(|r| r.iter().map(|&(re, im)| [re, im]).collect::<Vec<_>>())
+            .collect::<Vec<_>>(),
+    )
+    .unwrap();
+    let f = file("dft6.json", &text);
+    let out = xdv(&["phi", "decompose", &f, "--json"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let d: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(d["modes"], 6);
+    let mzis = d["mzis"].as_array().unwrap();
+    assert_eq!(mzis.len(), n * (n - 1) / 2);
+    assert!(d["reconstruction_error"].as_f64().unwrap() < 1e-12);
+    // U = D · T_{K−1} ⋯ T_0: start from the identity, apply each MZI's 2×2 block
+    // [[e^{iφ} cos θ, −sin θ], [e^{iφ} sin θ, cos θ]] to its two rows, then the output phases.
+    let mut u: Vec<Vec<C>> = (0..n)
+        .map(|j| {
+            (0..n)
+                .map(|k| if j == k { (1.0, 0.0) } else { (0.0, 0.0) })
+                .collect()
+        })
+        .collect();
+    for z in mzis {
+        let (m, m1) = (
+            z["modes"][0].as_u64().unwrap() as usize,
+            z["modes"][1].as_u64().unwrap() as usize,
+        );
+        assert_eq!(m1, m + 1, "MZIs act on neighbouring modes");
+        let (t, p) = (z["theta"].as_f64().unwrap(), z["phi"].as_f64().unwrap());
+        let e = (p.cos(), p.sin());
+        for k in 0..n {
+            let (a, b) = (u[m][k], u[m1][k]);
+            let ea = mul(e, a);
+            u[m][k] = (
+                ea.0 * t.cos() - b.0 * t.sin(),
+                ea.1 * t.cos() - b.1 * t.sin(),
+            );
+            u[m1][k] = (
+                ea.0 * t.sin() + b.0 * t.cos(),
+                ea.1 * t.sin() + b.1 * t.cos(),
+            );
+        }
+    }
+    for (j, ph) in d["output_phases"].as_array().unwrap().iter().enumerate() {
+        let ph = ph.as_f64().unwrap();
+        for k in 0..n {
+            u[j][k] = mul((ph.cos(), ph.sin()), u[j][k]);
+        }
+    }
+    for j in 0..n {
+        for k in 0..n {
+            let (a, b) = (u[j][k], dft[j][k]);
+            assert!(
+                ((a.0 - b.0).powi(2) + (a.1 - b.1).powi(2)).sqrt() < 1e-12,
+                "entry ({j},{k})"
+            );
+        }
+    }
+}
+
+#[test]
+fn a_balanced_mzi_splits_power_equally() {
+    let f = file(
+        "mzi.toml",
+        "modes = 2\ninput = [[1, 0], [0, 0]]\n\n[[op]]\nkind = \"mzi\"\nmodes = [0, 1]\ntheta = 0.7853981633974483\nphi = 0.0\n",
+    );
+    let out = xdv(&["phi", "run", &f, "--json"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let r: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let i = r["intensities"].as_array().unwrap();
+    assert!((i[0].as_f64().unwrap() - 0.5).abs() < 1e-12);
+    assert!((i[1].as_f64().unwrap() - 0.5).abs() < 1e-12);
+    assert!(r["transmission_db"].as_f64().unwrap().abs() < 1e-12);
+}
+
+#[test]
+fn bad_input_is_a_located_error() {
+    let f = file(
+        "bad.toml",
+        "modes = 2\ninput = [[1, 0], [0, 0]]\n[[op]]\nkind = \"phase\"\nmode = 2\nphi = 1\n",
+    );
+    let out = xdv(&["phi", "run", &f]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("bad.toml:5:8"));
+    let m = file("nonunitary.json", "[[[1, 0], [0, 0]], [[0, 0], [2, 0]]]");
+    let out = xdv(&["phi", "decompose", &m]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("not unitary"));
+}
