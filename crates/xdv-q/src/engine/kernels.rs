@@ -43,8 +43,8 @@ const DIAG_TABLE_QUBITS_MAX: usize = 16;
 /// What a kernel does, in the state's precision.
 #[derive(Clone, Debug)]
 enum Body<T: Real> {
-    /// `[m00, m01, m10, m11]` on one target.
-    Dense2([Complex<T>; 4]),
+    /// `[m00, m01, m10, m11]` on one target, and which of its parts are exact zeros.
+    Dense2([Complex<T>; 4], simd::Dense2Kind),
     /// `lo' = a·hi`, `hi' = b·lo` on one target.
     Anti2(Complex<T>, Complex<T>),
     /// Exchange of group members `lo` and `hi`, no arithmetic: X (members 0 and 1 of one
@@ -171,20 +171,20 @@ impl<T: Real> Kernel<T> {
         scratch: &mut Scratch<T>,
     ) {
         match &self.body {
-            Body::Dense2(m) => {
-                let (m, level) = (*m, self.simd);
+            Body::Dense2(m, kind) => {
+                let (m, kind, level) = (*m, *kind, self.simd);
                 if let [chunk] = parts {
                     let dist = self.low_offsets.get(1).copied().unwrap_or(0);
                     let t = dist.trailing_zeros();
                     if self.low_targets == 1
                         && self.fixed_mask == dist
-                        && simd::dense2_block(level, chunk, t, &m)
+                        && simd::dense2_block(level, chunk, t, &m, kind)
                     {
                         return;
                     }
                 }
                 self.pairs(parts, 0, 1, |a, b| {
-                    if !simd::dense2_runs(level, a, b, &m) {
+                    if !simd::dense2_runs(level, a, b, &m, kind) {
                         dense2(a, b, &m);
                     }
                 });
@@ -193,7 +193,26 @@ impl<T: Real> Kernel<T> {
                 let (x, y) = (*x, *y);
                 self.pairs(parts, 0, 1, |a, b| anti2(a, b, x, y));
             }
-            Body::Exchange { lo, hi } => self.pairs(parts, *lo, *hi, |a, b| a.swap_with_slice(b)),
+            Body::Exchange { lo, hi } => {
+                if let ([chunk], 0, 1, 1) = (&mut *parts, *lo, *hi, self.low_targets) {
+                    // A CX inside the block: the SIMD kernel.
+                    let dist = self.low_offsets[1];
+                    let ctl = self.fixed_mask & !dist;
+                    if ctl.count_ones() == 1
+                        && self.fixed_mask & dist != 0
+                        && simd::cx_block(
+                            self.simd,
+                            chunk,
+                            ctl.trailing_zeros(),
+                            dist.trailing_zeros(),
+                            self.fixed_val & ctl != 0,
+                        )
+                    {
+                        return;
+                    }
+                }
+                self.pairs(parts, *lo, *hi, |a, b| a.swap_with_slice(b));
+            }
             Body::Diagonal(d) => {
                 if let Some(chunk) = parts.first_mut() {
                     diagonal(chunk, base, d, self.simd);
@@ -506,12 +525,13 @@ fn classify<T: Real>(targets: &[u32], op: &FusedOp, c: u32) -> Body<T> {
             }
             return Body::Anti2(cv(m.at(0, 1)), cv(m.at(1, 0)));
         }
-        return Body::Dense2([
+        let m = [
             cv(m.at(0, 0)),
             cv(m.at(0, 1)),
             cv(m.at(1, 0)),
             cv(m.at(1, 1)),
-        ]);
+        ];
+        return Body::Dense2(m, simd::Dense2Kind::of(&m));
     }
     if k == 2 && *m == swap_matrix() {
         return Body::Exchange { lo: 1, hi: 2 };
@@ -662,6 +682,8 @@ fn diagonal<T: Real>(chunk: &mut [Complex<T>], base: usize, d: &Diag<T>, level: 
     let one = Complex::new(T::one(), T::zero());
     let lc = d.low_count as usize;
     let block = 1usize << d.block_log;
+    let mut row = [one; 1 << DIAG_BLOCK_LOG];
+    let mut last = None;
     for (bi, blk) in chunk.chunks_exact_mut(block).enumerate() {
         let g = base + bi * block;
         let hidx: usize = d.qubits[lc..]
@@ -688,8 +710,19 @@ fn diagonal<T: Real>(chunk: &mut [Complex<T>], base: usize, d: &Diag<T>, level: 
                 }
             }
         } else {
-            for (a, &li) in blk.iter_mut().zip(&d.low_index) {
-                *a = *a * sub[li];
+            // The block's entries written out (reused while the high qubits' index stays), then
+            // one contiguous multiply.
+            if last != Some(hidx) {
+                for (r, &li) in row.iter_mut().zip(&d.low_index) {
+                    *r = sub[li];
+                }
+                last = Some(hidx);
+            }
+            if simd::cmul(level, blk, &row[..block]) {
+                continue;
+            }
+            for (a, &z) in blk.iter_mut().zip(&row[..block]) {
+                *a = *a * z;
             }
         }
     }
