@@ -413,32 +413,78 @@ pub(crate) fn exchange_bits<T: Real>(
             .enumerate()
             .fold(0, |acc, (k, t)| acc | t[(j >> (8 * k)) & 255])
     };
+    // Tiles: the lowest run-index bits (a few KiB of contiguous runs) and their partners vary
+    // inside a tile, the other bits outside. A tile's image is a tile (the inner bits are closed
+    // under the exchange), so both sides of every swap stay within a few pages at a time.
+    let run_bytes = run * std::mem::size_of::<Complex<T>>();
+    let k = (TILE_SPAN_BYTES_LOG.saturating_sub(run_bytes.trailing_zeros())).min(bits);
+    let mut inner = (1usize << k) - 1;
+    for &img in &single[..k as usize] {
+        inner |= img;
+    }
+    let all = nruns - 1;
+    let outer = all & !inner;
+    let inner_vals: Vec<usize> = subsets(inner).collect();
+    let inner_img: Vec<usize> = inner_vals.iter().map(|&i| image(i)).collect();
+    let tiles = 1usize << outer.count_ones();
     let base = amps.as_mut_ptr() as usize;
     let work = |range: std::ops::Range<usize>| {
         let ptr = base as *mut Complex<T>;
-        for j in range {
-            let pj = image(j);
-            if j < pj {
-                // SAFETY: `j` and `pj < nruns` index runs of `run` amplitudes inside the
-                // exclusively borrowed `amps`; `j != pj`, so the runs do not overlap. The map is
-                // an involution, so each run belongs to exactly one pair `{j, pj}`, and only the
-                // task whose range holds the smaller index `j` touches that pair: no two tasks
-                // (threads) ever access the same amplitude.
-                unsafe {
-                    std::ptr::swap_nonoverlapping(ptr.add(j * run), ptr.add(pj * run), run);
+        for t in range {
+            let o = deposit(t, outer);
+            let po = image(o);
+            for (&i, &pi) in inner_vals.iter().zip(&inner_img) {
+                let (j, pj) = (o | i, po | pi);
+                if j < pj {
+                    // SAFETY: `j` and `pj < nruns` index runs of `run` amplitudes inside the
+                    // exclusively borrowed `amps`; `j != pj`, so the runs do not overlap. The map
+                    // is an involution, so each run belongs to exactly one pair `{j, pj}`, and
+                    // only the task whose tiles hold the smaller index `j` touches that pair (each
+                    // index is in exactly one tile): no two tasks (threads) ever access the same
+                    // amplitude.
+                    unsafe {
+                        std::ptr::swap_nonoverlapping(ptr.add(j * run), ptr.add(pj * run), run);
+                    }
                 }
             }
         }
     };
-    let tasks = if parallel { 256.min(nruns) } else { 1 };
-    let per = nruns.div_ceil(tasks);
+    let tasks = if parallel { 256.min(tiles) } else { 1 };
+    let per = tiles.div_ceil(tasks);
     if parallel && tasks > 1 {
         (0..tasks)
             .into_par_iter()
-            .for_each(|t| work(t * per..((t + 1) * per).min(nruns)));
+            .for_each(|t| work(t * per..((t + 1) * per).min(tiles)));
     } else {
-        work(0..nruns);
+        work(0..tiles);
     }
+}
+
+/// An exchange pass's tiles span about `2^TILE_SPAN_BYTES_LOG` bytes of contiguous runs.
+const TILE_SPAN_BYTES_LOG: u32 = 12;
+
+/// Every subset of the bits of `mask`, ascending.
+fn subsets(mask: usize) -> impl Iterator<Item = usize> {
+    let mut x = Some(0usize);
+    std::iter::from_fn(move || {
+        let cur = x?;
+        x = (cur != mask).then(|| (cur | !mask).wrapping_add(1) & mask);
+        Some(cur)
+    })
+}
+
+/// The bits of `v`, lowest first, placed on the set bits of `mask`, lowest first.
+fn deposit(mut v: usize, mut mask: usize) -> usize {
+    let mut out = 0;
+    while mask != 0 && v != 0 {
+        let low = mask & mask.wrapping_neg();
+        if v & 1 == 1 {
+            out |= low;
+        }
+        v >>= 1;
+        mask &= mask - 1;
+    }
+    out
 }
 
 #[cfg(target_arch = "x86_64")]
