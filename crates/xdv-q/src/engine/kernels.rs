@@ -195,20 +195,20 @@ impl<T: Real> Kernel<T> {
             }
             Body::Exchange { lo, hi } => {
                 if let ([chunk], 0, 1, 1) = (&mut *parts, *lo, *hi, self.low_targets) {
-                    // A CX inside the block: the SIMD kernel.
+                    // An X or a CX inside the block: the SIMD kernel.
                     let dist = self.low_offsets[1];
                     let ctl = self.fixed_mask & !dist;
-                    if ctl.count_ones() == 1
-                        && self.fixed_mask & dist != 0
-                        && simd::cx_block(
-                            self.simd,
-                            chunk,
-                            ctl.trailing_zeros(),
-                            dist.trailing_zeros(),
-                            self.fixed_val & ctl != 0,
-                        )
-                    {
-                        return;
+                    let control = match ctl.count_ones() {
+                        0 => Some(None),
+                        1 => Some(Some((ctl.trailing_zeros(), self.fixed_val & ctl != 0))),
+                        _ => None,
+                    };
+                    if let Some(control) = control {
+                        if self.fixed_mask & dist != 0
+                            && simd::cx_block(self.simd, chunk, control, dist.trailing_zeros())
+                        {
+                            return;
+                        }
                     }
                 }
                 self.pairs(parts, *lo, *hi, |a, b| a.swap_with_slice(b));
@@ -682,6 +682,34 @@ fn diagonal<T: Real>(chunk: &mut [Complex<T>], base: usize, d: &Diag<T>, level: 
     let one = Complex::new(T::one(), T::zero());
     let lc = d.low_count as usize;
     let block = 1usize << d.block_log;
+    if lc == 0 {
+        // Only qubits at or above the lookup block: one entry holds for runs of `2^q`, `q` the
+        // lowest of them.
+        let span = d
+            .qubits
+            .first()
+            .map_or(chunk.len(), |&q| {
+                1usize.checked_shl(q).unwrap_or(usize::MAX)
+            })
+            .min(chunk.len())
+            .max(1);
+        for (si, piece) in chunk.chunks_exact_mut(span).enumerate() {
+            let g = base + si * span;
+            let hidx: usize = d
+                .qubits
+                .iter()
+                .enumerate()
+                .map(|(j, &q)| ((g >> q) & 1) << j)
+                .sum();
+            let z = d.table[hidx];
+            if z != one && !simd::cscale(level, piece, z) {
+                for a in piece.iter_mut() {
+                    *a = *a * z;
+                }
+            }
+        }
+        return;
+    }
     let mut row = [one; 1 << DIAG_BLOCK_LOG];
     let mut last = None;
     for (bi, blk) in chunk.chunks_exact_mut(block).enumerate() {

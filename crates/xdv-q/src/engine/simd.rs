@@ -252,30 +252,34 @@ pub(crate) fn dense2_runs<T: Real>(
     })
 }
 
-/// X on bit `t` of every index of `chunk` whose bit `c` is `cv` (CX or its negative-control
-/// form, both qubits inside the block). `level` must be [`effective`].
+/// X on bit `t` of every index of `chunk` whose bit `c` is `cv` for `ctl = Some((c, cv))` (CX
+/// or its negative-control form, both qubits inside the block), of every index for `None`.
+/// `level` must be [`effective`].
 pub(crate) fn cx_block<T: Real>(
     level: SimdLevel,
     chunk: &mut [Complex<T>],
-    c: u32,
+    ctl: Option<(u32, bool)>,
     t: u32,
-    cv: bool,
 ) -> bool {
     let w = lanes::<T>(level);
     let len = chunk.len();
-    let top = c.max(t);
-    if w == 0 || c == t || top >= usize::BITS - 1 || len < 2 << top || !len.is_multiple_of(w) {
-        return false;
-    }
-    if !len.is_multiple_of(2 << top) {
+    let top = ctl.map_or(t, |(c, _)| c.max(t));
+    if w == 0
+        || ctl.is_some_and(|(c, _)| c == t)
+        || top >= usize::BITS - 2
+        || len < 2 << top
+        || !len.is_multiple_of(w)
+        || !len.is_multiple_of(2 << top)
+    {
         return false;
     }
     let p = chunk.as_mut_ptr();
     dispatch!(level, T, |k, pair, F| {
         let _ = pair::<T>;
         // SAFETY: CPU features as in `dense2_block`; `p` points to `len` complex values borrowed
-        // exclusively; `c != t`; `len` is a multiple of the vector width and of `2^(max+1)`.
-        unsafe { k::cx_blk(p.cast::<F>(), len, c, t, cv) }
+        // exclusively; the control is not the target; `len` is a multiple of the vector width and
+        // of `2^(max+1)`.
+        unsafe { k::cx_blk(p.cast::<F>(), len, ctl, t) }
     })
 }
 
@@ -670,15 +674,18 @@ mod x86 {
             }
 
             /// X on bit `t` of every index of a block of `len` complex values at `p` whose bit
-            /// `c` is `cv` (a CX with both qubits in the block), by whole vectors, lane
-            /// permutations or masked blends as the bits fall.
+            /// `c` is `cv`, `ctl = Some((c, cv))` (a CX with both qubits in the block), or of
+            /// every index (`ctl = None`), by whole vectors, lane permutations or masked blends
+            /// as the bits fall.
             // SAFETY (callers): the CPU has the module's features; `p` points to `len` complex
             // values valid for reads and writes; `c != t`; `len` is a multiple of `W` and of
             // `2^(max(c, t)+1)`.
             #[target_feature(enable = $feat)]
-            pub(crate) unsafe fn cx_blk(p: *mut F, len: usize, c: u32, t: u32, cv: bool) {
-                let (dc, dt) = (1usize << c, 1usize << t);
-                let inside = |l: usize| dc >= W || ((l & dc) != 0) == cv;
+            pub(crate) unsafe fn cx_blk(p: *mut F, len: usize, ctl: Option<(u32, bool)>, t: u32) {
+                // No control: one that always holds, on a vector-level bit no index has.
+                let (dc, cv) = ctl.map_or((0, false), |(c, v)| (1usize << c, v));
+                let dt = 1usize << t;
+                let inside = |l: usize| dc == 0 || dc >= W || ((l & dc) != 0) == cv;
                 // Vector-level bits that every visited vector fixes, and their values.
                 let mut fixed = 0usize;
                 let mut val = 0usize;
@@ -693,7 +700,7 @@ mod x86 {
                 }
                 let free = (len - 1) & !fixed & !(W - 1);
                 let mut x = 0usize;
-                if dt >= W && dc >= W {
+                if dt >= W && (dc == 0 || dc >= W) {
                     loop {
                         let (a, b) = (p.add(2 * (x | val)), p.add(2 * ((x | val) + dt)));
                         let (u, v) = (ld(a), ld(b));
