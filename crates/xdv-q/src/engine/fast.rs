@@ -450,24 +450,30 @@ impl BlockPermutation {
 
     fn apply<T: Real>(&self, chunk: &mut [Complex<T>], scratch: &mut Vec<Complex<T>>) {
         let n = chunk.len();
-        scratch.clear();
-        scratch.reserve(n);
+        if scratch.len() != n {
+            scratch.clear();
+            scratch.resize(n, Complex::new(T::zero(), T::zero()));
+        }
         let run = (1usize << self.fixed_low).min(n);
         if run >= 8 {
             // The lowest bits stay: whole runs are copied.
-            for i in (0..n).step_by(run) {
-                let s = self.src(i);
-                scratch.extend_from_slice(&chunk[s..s + run]);
+            for (i, out) in scratch.chunks_exact_mut(run).enumerate() {
+                let s = self.src(i * run);
+                out.copy_from_slice(&chunk[s..s + run]);
             }
         } else if n >= 256 {
             // The low byte by its table, the rest once per 256.
             let t0 = &self.tables[0];
-            for hi in (0..n).step_by(256) {
-                let h = self.src(hi);
-                scratch.extend(t0.iter().map(|&l| chunk[h | l]));
+            for (i, out) in scratch.chunks_exact_mut(256).enumerate() {
+                let h = self.src(i * 256);
+                for (o, &l) in out.iter_mut().zip(t0.iter()) {
+                    *o = chunk[h | l];
+                }
             }
         } else {
-            scratch.extend((0..n).map(|i| chunk[self.src(i)]));
+            for (i, o) in scratch.iter_mut().enumerate() {
+                *o = chunk[self.src(i)];
+            }
         }
         chunk.copy_from_slice(scratch);
     }

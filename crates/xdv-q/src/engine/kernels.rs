@@ -78,6 +78,21 @@ struct Diag<T: Real> {
     /// When small enough: for every assignment of the high qubits, the block's entries written
     /// out (`2^block_log` each), so the inner loop is a contiguous multiply.
     pattern: Option<Vec<Complex<T>>>,
+    /// The table index from the high qubits, looked up a byte of `g >> block_log` at a time.
+    high_tables: Vec<[usize; 256]>,
+}
+
+impl<T: Real> Diag<T> {
+    /// The table index contributed by the qubits at or above the lookup block, for global
+    /// index `g`.
+    #[inline]
+    fn high_index(&self, g: usize) -> usize {
+        let h = g >> self.block_log;
+        self.high_tables
+            .iter()
+            .enumerate()
+            .fold(0, |acc, (k, t)| acc | t[(h >> (8 * k)) & 255])
+    }
 }
 
 /// One planned operation ready to run on `2^c`-amplitude chunks.
@@ -605,6 +620,25 @@ impl<T: Real> Diag<T> {
                     })
                     .collect()
             });
+        let top = qubits.iter().map(|&q| q + 1).max().unwrap_or(0);
+        let high_bits = top.saturating_sub(block_log);
+        let high_tables = (0..high_bits.div_ceil(8))
+            .map(|k| {
+                let mut t = [0usize; 256];
+                for (v, e) in t.iter_mut().enumerate() {
+                    *e = qubits
+                        .iter()
+                        .enumerate()
+                        .skip(low_count as usize)
+                        .filter(|&(_, &q)| {
+                            let b = q - block_log;
+                            b / 8 == k && (v >> (b % 8)) & 1 == 1
+                        })
+                        .fold(0, |acc, (j, _)| acc | 1 << j);
+                }
+                t
+            })
+            .collect();
         Diag {
             table,
             low_count,
@@ -612,6 +646,7 @@ impl<T: Real> Diag<T> {
             qubits: qubits.to_vec(),
             block_log,
             pattern,
+            high_tables,
         }
     }
 }
@@ -694,13 +729,7 @@ fn diagonal<T: Real>(chunk: &mut [Complex<T>], base: usize, d: &Diag<T>, level: 
             .min(chunk.len())
             .max(1);
         for (si, piece) in chunk.chunks_exact_mut(span).enumerate() {
-            let g = base + si * span;
-            let hidx: usize = d
-                .qubits
-                .iter()
-                .enumerate()
-                .map(|(j, &q)| ((g >> q) & 1) << j)
-                .sum();
+            let hidx = d.high_index(base + si * span);
             let z = d.table[hidx];
             if z != one && !simd::cscale(level, piece, z) {
                 for a in piece.iter_mut() {
@@ -713,12 +742,7 @@ fn diagonal<T: Real>(chunk: &mut [Complex<T>], base: usize, d: &Diag<T>, level: 
     let mut row = [one; 1 << DIAG_BLOCK_LOG];
     let mut last = None;
     for (bi, blk) in chunk.chunks_exact_mut(block).enumerate() {
-        let g = base + bi * block;
-        let hidx: usize = d.qubits[lc..]
-            .iter()
-            .enumerate()
-            .map(|(j, &q)| ((g >> q) & 1) << (j + lc))
-            .sum();
+        let hidx = d.high_index(base + bi * block);
         if let Some(pattern) = &d.pattern {
             let row = &pattern[(hidx >> lc) * block..][..block];
             if simd::cmul(level, blk, row) {
