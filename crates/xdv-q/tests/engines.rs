@@ -627,14 +627,21 @@ fn levels() -> Vec<SimdLevel> {
 /// `gates` from a random state at every SIMD level (capped by the CPU) on 1 and 2 threads: the
 /// two thread counts bit-identical, each level within `tol` of the reference.
 fn check_levels<T: Real>(n: u32, gates: &[Gate], tol: f64, seed: u64) {
+    check_levels_with::<T>(n, gates, tol, seed, &FastOptions::default());
+}
+
+/// [`check_levels`] from `base` options (the SIMD level and tile size varied).
+fn check_levels_with<T: Real>(n: u32, gates: &[Gate], tol: f64, seed: u64, base: &FastOptions) {
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
     let init = random_state::<T>(&mut rng, n);
     let mut want = init.clone();
     Reference.apply_gates(&mut want, gates);
-    for simd in levels() {
+    // Tiles: the default, small ones (most operations tiled) and none.
+    for (simd, tile_qubits) in levels().into_iter().flat_map(|l| [(l, 0), (l, 5), (l, 31)]) {
         let opts = FastOptions {
             simd,
-            ..FastOptions::default()
+            tile_qubits,
+            ..base.clone()
         };
         let run = |threads: usize| {
             let fast = Fast::with_options(threads, opts.clone());
@@ -648,13 +655,13 @@ fn check_levels<T: Real>(n: u32, gates: &[Gate], tol: f64, seed: u64) {
         let two = run(2);
         assert!(
             bits(&one) == bits(&two),
-            "{}: n = {n}, {simd:?}: 2 threads differ from 1",
+            "{}: n = {n}, {simd:?}, tiles 2^{tile_qubits}: 2 threads differ from 1",
             T::NAME
         );
         let f = one.fidelity(&want);
         assert!(
             f >= 1.0 - tol,
-            "{}: n = {n}, block 2^{}, {simd:?}: fidelity {f}",
+            "{}: n = {n}, block 2^{}, {simd:?}, tiles 2^{tile_qubits}: fidelity {f}",
             T::NAME,
             block_qubits::<T>(n)
         );
@@ -693,6 +700,48 @@ fn brickwork_and_qft_match_the_reference_at_every_simd_level() {
         check_levels::<f64>(n, &q, F64_TOL, 3);
         check_levels::<f32>(n, &q, F32_TOL, 4);
     }
+}
+
+/// CX (and its negative-control form) on every ordered pair of the low qubits, where the
+/// SIMD kernels exchange whole vectors, blend lanes or permute lanes, interleaved with real
+/// (RY, H), RX-type and general 2×2 rotations on every low qubit.
+#[test]
+fn controlled_x_and_special_rotations_on_low_qubits_match_the_reference() {
+    let n = 12u32;
+    let mut rng = ChaCha8Rng::seed_from_u64(77);
+    let cx = gates::lookup("cx").expect("table gate");
+    let mut out = Vec::new();
+    for c in 0..7u32 {
+        for t in 0..7u32 {
+            if c == t {
+                continue;
+            }
+            let mut gate = table_gate(cx, &[], &[c, t], &[], 0);
+            if (c + t) % 3 == 0 {
+                gate.ctrl_state = 0;
+            }
+            out.push(gate);
+            let name = ["ry", "h", "rx", "u"][below(&mut rng, 4)];
+            let params: Vec<f64> = match name {
+                "h" => Vec::new(),
+                "u" => (0..3).map(|_| uniform(&mut rng) * 6.0).collect(),
+                _ => vec![uniform(&mut rng) * 6.0],
+            };
+            out.push(g(name, &params, &[(c * 7 + t) % 8]));
+        }
+    }
+    // Pairs with a high control and a low target and the other way round.
+    out.push(g("cx", &[], &[11, 1]));
+    out.push(g("cx", &[], &[1, 11]));
+    out.push(g("cx", &[], &[10, 6]));
+    // Unfused, so that every CX runs as itself; fused, as the engine runs by default.
+    let no_fusion = FastOptions {
+        fusion: false,
+        ..FastOptions::default()
+    };
+    check_levels_with::<f64>(n, &out, F64_TOL, 5, &no_fusion);
+    check_levels_with::<f32>(n, &out, F32_TOL, 6, &no_fusion);
+    check_levels::<f64>(n, &out, F64_TOL, 7);
 }
 
 #[test]

@@ -43,8 +43,8 @@ const DIAG_TABLE_QUBITS_MAX: usize = 16;
 /// What a kernel does, in the state's precision.
 #[derive(Clone, Debug)]
 enum Body<T: Real> {
-    /// `[m00, m01, m10, m11]` on one target.
-    Dense2([Complex<T>; 4]),
+    /// `[m00, m01, m10, m11]` on one target, and which of its parts are exact zeros.
+    Dense2([Complex<T>; 4], simd::Dense2Kind),
     /// `lo' = a·hi`, `hi' = b·lo` on one target.
     Anti2(Complex<T>, Complex<T>),
     /// Exchange of group members `lo` and `hi`, no arithmetic: X (members 0 and 1 of one
@@ -78,6 +78,21 @@ struct Diag<T: Real> {
     /// When small enough: for every assignment of the high qubits, the block's entries written
     /// out (`2^block_log` each), so the inner loop is a contiguous multiply.
     pattern: Option<Vec<Complex<T>>>,
+    /// The table index from the high qubits, looked up a byte of `g >> block_log` at a time.
+    high_tables: Vec<[usize; 256]>,
+}
+
+impl<T: Real> Diag<T> {
+    /// The table index contributed by the qubits at or above the lookup block, for global
+    /// index `g`.
+    #[inline]
+    fn high_index(&self, g: usize) -> usize {
+        let h = g >> self.block_log;
+        self.high_tables
+            .iter()
+            .enumerate()
+            .fold(0, |acc, (k, t)| acc | t[(h >> (8 * k)) & 255])
+    }
 }
 
 /// One planned operation ready to run on `2^c`-amplitude chunks.
@@ -171,20 +186,20 @@ impl<T: Real> Kernel<T> {
         scratch: &mut Scratch<T>,
     ) {
         match &self.body {
-            Body::Dense2(m) => {
-                let (m, level) = (*m, self.simd);
+            Body::Dense2(m, kind) => {
+                let (m, kind, level) = (*m, *kind, self.simd);
                 if let [chunk] = parts {
                     let dist = self.low_offsets.get(1).copied().unwrap_or(0);
                     let t = dist.trailing_zeros();
                     if self.low_targets == 1
                         && self.fixed_mask == dist
-                        && simd::dense2_block(level, chunk, t, &m)
+                        && simd::dense2_block(level, chunk, t, &m, kind)
                     {
                         return;
                     }
                 }
                 self.pairs(parts, 0, 1, |a, b| {
-                    if !simd::dense2_runs(level, a, b, &m) {
+                    if !simd::dense2_runs(level, a, b, &m, kind) {
                         dense2(a, b, &m);
                     }
                 });
@@ -193,7 +208,26 @@ impl<T: Real> Kernel<T> {
                 let (x, y) = (*x, *y);
                 self.pairs(parts, 0, 1, |a, b| anti2(a, b, x, y));
             }
-            Body::Exchange { lo, hi } => self.pairs(parts, *lo, *hi, |a, b| a.swap_with_slice(b)),
+            Body::Exchange { lo, hi } => {
+                if let ([chunk], 0, 1, 1) = (&mut *parts, *lo, *hi, self.low_targets) {
+                    // An X or a CX inside the block: the SIMD kernel.
+                    let dist = self.low_offsets[1];
+                    let ctl = self.fixed_mask & !dist;
+                    let control = match ctl.count_ones() {
+                        0 => Some(None),
+                        1 => Some(Some((ctl.trailing_zeros(), self.fixed_val & ctl != 0))),
+                        _ => None,
+                    };
+                    if let Some(control) = control {
+                        if self.fixed_mask & dist != 0
+                            && simd::cx_block(self.simd, chunk, control, dist.trailing_zeros())
+                        {
+                            return;
+                        }
+                    }
+                }
+                self.pairs(parts, *lo, *hi, |a, b| a.swap_with_slice(b));
+            }
             Body::Diagonal(d) => {
                 if let Some(chunk) = parts.first_mut() {
                     diagonal(chunk, base, d, self.simd);
@@ -506,12 +540,13 @@ fn classify<T: Real>(targets: &[u32], op: &FusedOp, c: u32) -> Body<T> {
             }
             return Body::Anti2(cv(m.at(0, 1)), cv(m.at(1, 0)));
         }
-        return Body::Dense2([
+        let m = [
             cv(m.at(0, 0)),
             cv(m.at(0, 1)),
             cv(m.at(1, 0)),
             cv(m.at(1, 1)),
-        ]);
+        ];
+        return Body::Dense2(m, simd::Dense2Kind::of(&m));
     }
     if k == 2 && *m == swap_matrix() {
         return Body::Exchange { lo: 1, hi: 2 };
@@ -585,6 +620,25 @@ impl<T: Real> Diag<T> {
                     })
                     .collect()
             });
+        let top = qubits.iter().map(|&q| q + 1).max().unwrap_or(0);
+        let high_bits = top.saturating_sub(block_log);
+        let high_tables = (0..high_bits.div_ceil(8))
+            .map(|k| {
+                let mut t = [0usize; 256];
+                for (v, e) in t.iter_mut().enumerate() {
+                    *e = qubits
+                        .iter()
+                        .enumerate()
+                        .skip(low_count as usize)
+                        .filter(|&(_, &q)| {
+                            let b = q - block_log;
+                            b / 8 == k && (v >> (b % 8)) & 1 == 1
+                        })
+                        .fold(0, |acc, (j, _)| acc | 1 << j);
+                }
+                t
+            })
+            .collect();
         Diag {
             table,
             low_count,
@@ -592,6 +646,7 @@ impl<T: Real> Diag<T> {
             qubits: qubits.to_vec(),
             block_log,
             pattern,
+            high_tables,
         }
     }
 }
@@ -662,13 +717,32 @@ fn diagonal<T: Real>(chunk: &mut [Complex<T>], base: usize, d: &Diag<T>, level: 
     let one = Complex::new(T::one(), T::zero());
     let lc = d.low_count as usize;
     let block = 1usize << d.block_log;
+    if lc == 0 {
+        // Only qubits at or above the lookup block: one entry holds for runs of `2^q`, `q` the
+        // lowest of them.
+        let span = d
+            .qubits
+            .first()
+            .map_or(chunk.len(), |&q| {
+                1usize.checked_shl(q).unwrap_or(usize::MAX)
+            })
+            .min(chunk.len())
+            .max(1);
+        for (si, piece) in chunk.chunks_exact_mut(span).enumerate() {
+            let hidx = d.high_index(base + si * span);
+            let z = d.table[hidx];
+            if z != one && !simd::cscale(level, piece, z) {
+                for a in piece.iter_mut() {
+                    *a = *a * z;
+                }
+            }
+        }
+        return;
+    }
+    let mut row = [one; 1 << DIAG_BLOCK_LOG];
+    let mut last = None;
     for (bi, blk) in chunk.chunks_exact_mut(block).enumerate() {
-        let g = base + bi * block;
-        let hidx: usize = d.qubits[lc..]
-            .iter()
-            .enumerate()
-            .map(|(j, &q)| ((g >> q) & 1) << (j + lc))
-            .sum();
+        let hidx = d.high_index(base + bi * block);
         if let Some(pattern) = &d.pattern {
             let row = &pattern[(hidx >> lc) * block..][..block];
             if simd::cmul(level, blk, row) {
@@ -688,8 +762,19 @@ fn diagonal<T: Real>(chunk: &mut [Complex<T>], base: usize, d: &Diag<T>, level: 
                 }
             }
         } else {
-            for (a, &li) in blk.iter_mut().zip(&d.low_index) {
-                *a = *a * sub[li];
+            // The block's entries written out (reused while the high qubits' index stays), then
+            // one contiguous multiply.
+            if last != Some(hidx) {
+                for (r, &li) in row.iter_mut().zip(&d.low_index) {
+                    *r = sub[li];
+                }
+                last = Some(hidx);
+            }
+            if simd::cmul(level, blk, &row[..block]) {
+                continue;
+            }
+            for (a, &z) in blk.iter_mut().zip(&row[..block]) {
+                *a = *a * z;
             }
         }
     }

@@ -10,7 +10,7 @@ mod reference;
 mod sched;
 mod simd;
 
-pub use fast::{block_qubits, chunk_qubits, Fast, FastOptions, FastStats};
+pub use fast::{block_qubits, chunk_qubits, tile_qubits, Fast, FastOptions, FastStats};
 pub use fusion::{plan, FastError, FusedGate, FusedOp};
 pub use reference::Reference;
 pub use simd::{detected as simd_detected, SimdLevel};

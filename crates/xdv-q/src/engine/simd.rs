@@ -165,13 +165,41 @@ macro_rules! dispatch {
     }};
 }
 
-/// The dense 2×2 `m` (`[m00, m01, m10, m11]`) on one whole block `chunk` for a target at bit `t`
+/// Which entries of a 2×2 matrix may be non-zero in their real and imaginary parts: the SIMD
+/// kernels skip the multiplications by exact zeros.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Dense2Kind {
+    /// Any complex entries.
+    Dense,
+    /// Every entry real (RY, H).
+    Real,
+    /// Real diagonal, imaginary off-diagonal (RX).
+    RealImag,
+}
+
+impl Dense2Kind {
+    /// The kind of `m` (`[m00, m01, m10, m11]`), from its exact zeros.
+    pub(crate) fn of<T: Real>(m: &[Complex<T>; 4]) -> Dense2Kind {
+        let zero = T::zero();
+        if m.iter().all(|z| z.im == zero) {
+            Dense2Kind::Real
+        } else if m[0].im == zero && m[3].im == zero && m[1].re == zero && m[2].re == zero {
+            Dense2Kind::RealImag
+        } else {
+            Dense2Kind::Dense
+        }
+    }
+}
+
+/// The dense 2×2 `m` (`[m00, m01, m10, m11]`) of kind `kind` ([`Dense2Kind::of`]) on one whole
+/// block `chunk` for a target at bit `t`
 /// (nothing else fixed). `level` must be [`effective`].
 pub(crate) fn dense2_block<T: Real>(
     level: SimdLevel,
     chunk: &mut [Complex<T>],
     t: u32,
     m: &[Complex<T>; 4],
+    kind: Dense2Kind,
 ) -> bool {
     let w = lanes::<T>(level);
     let len = chunk.len();
@@ -184,16 +212,24 @@ pub(crate) fn dense2_block<T: Real>(
         // SAFETY: the level is at most the detected one, so the CPU has the module's features;
         // `p` points to `len` complex values (`2·len` floats of `F`, `T` being `F`), borrowed
         // exclusively; `len` is a multiple of the vector width and of `2^(t+1)`.
-        unsafe { k::d2_blk(p.cast::<F>(), len, t, &m) }
+        unsafe {
+            match kind {
+                Dense2Kind::Real => k::d2_blk::<1>(p.cast::<F>(), len, t, &m),
+                Dense2Kind::RealImag => k::d2_blk::<2>(p.cast::<F>(), len, t, &m),
+                Dense2Kind::Dense => k::d2_blk::<0>(p.cast::<F>(), len, t, &m),
+            }
+        }
     })
 }
 
-/// The dense 2×2 `m` on two equal runs (`a` the target-0 members, `b` the target-1 ones).
+/// The dense 2×2 `m` of kind `kind` on two equal runs (`a` the target-0 members, `b` the
+/// target-1 ones).
 pub(crate) fn dense2_runs<T: Real>(
     level: SimdLevel,
     a: &mut [Complex<T>],
     b: &mut [Complex<T>],
     m: &[Complex<T>; 4],
+    kind: Dense2Kind,
 ) -> bool {
     let w = lanes::<T>(level);
     let len = a.len();
@@ -205,7 +241,45 @@ pub(crate) fn dense2_runs<T: Real>(
         let m = m.map(pair);
         // SAFETY: CPU features as in `dense2_block`; `a` and `b` are distinct exclusive borrows of
         // `len` complex values each, `len` a multiple of the vector width.
-        unsafe { k::d2_runs(pa.cast::<F>(), pb.cast::<F>(), len, &m) }
+        unsafe {
+            let (a, b) = (pa.cast::<F>(), pb.cast::<F>());
+            match kind {
+                Dense2Kind::Real => k::d2_runs::<1>(a, b, len, &m),
+                Dense2Kind::RealImag => k::d2_runs::<2>(a, b, len, &m),
+                Dense2Kind::Dense => k::d2_runs::<0>(a, b, len, &m),
+            }
+        }
+    })
+}
+
+/// X on bit `t` of every index of `chunk` whose bit `c` is `cv` for `ctl = Some((c, cv))` (CX
+/// or its negative-control form, both qubits inside the block), of every index for `None`.
+/// `level` must be [`effective`].
+pub(crate) fn cx_block<T: Real>(
+    level: SimdLevel,
+    chunk: &mut [Complex<T>],
+    ctl: Option<(u32, bool)>,
+    t: u32,
+) -> bool {
+    let w = lanes::<T>(level);
+    let len = chunk.len();
+    let top = ctl.map_or(t, |(c, _)| c.max(t));
+    if w == 0
+        || ctl.is_some_and(|(c, _)| c == t)
+        || top >= usize::BITS - 2
+        || len < 2 << top
+        || !len.is_multiple_of(w)
+        || !len.is_multiple_of(2 << top)
+    {
+        return false;
+    }
+    let p = chunk.as_mut_ptr();
+    dispatch!(level, T, |k, pair, F| {
+        let _ = pair::<T>;
+        // SAFETY: CPU features as in `dense2_block`; `p` points to `len` complex values borrowed
+        // exclusively; the control is not the target; `len` is a multiple of the vector width and
+        // of `2^(max+1)`.
+        unsafe { k::cx_blk(p.cast::<F>(), len, ctl, t) }
     })
 }
 
@@ -343,32 +417,78 @@ pub(crate) fn exchange_bits<T: Real>(
             .enumerate()
             .fold(0, |acc, (k, t)| acc | t[(j >> (8 * k)) & 255])
     };
+    // Tiles: the lowest run-index bits (a few KiB of contiguous runs) and their partners vary
+    // inside a tile, the other bits outside. A tile's image is a tile (the inner bits are closed
+    // under the exchange), so both sides of every swap stay within a few pages at a time.
+    let run_bytes = run * std::mem::size_of::<Complex<T>>();
+    let k = (TILE_SPAN_BYTES_LOG.saturating_sub(run_bytes.trailing_zeros())).min(bits);
+    let mut inner = (1usize << k) - 1;
+    for &img in &single[..k as usize] {
+        inner |= img;
+    }
+    let all = nruns - 1;
+    let outer = all & !inner;
+    let inner_vals: Vec<usize> = subsets(inner).collect();
+    let inner_img: Vec<usize> = inner_vals.iter().map(|&i| image(i)).collect();
+    let tiles = 1usize << outer.count_ones();
     let base = amps.as_mut_ptr() as usize;
     let work = |range: std::ops::Range<usize>| {
         let ptr = base as *mut Complex<T>;
-        for j in range {
-            let pj = image(j);
-            if j < pj {
-                // SAFETY: `j` and `pj < nruns` index runs of `run` amplitudes inside the
-                // exclusively borrowed `amps`; `j != pj`, so the runs do not overlap. The map is
-                // an involution, so each run belongs to exactly one pair `{j, pj}`, and only the
-                // task whose range holds the smaller index `j` touches that pair: no two tasks
-                // (threads) ever access the same amplitude.
-                unsafe {
-                    std::ptr::swap_nonoverlapping(ptr.add(j * run), ptr.add(pj * run), run);
+        for t in range {
+            let o = deposit(t, outer);
+            let po = image(o);
+            for (&i, &pi) in inner_vals.iter().zip(&inner_img) {
+                let (j, pj) = (o | i, po | pi);
+                if j < pj {
+                    // SAFETY: `j` and `pj < nruns` index runs of `run` amplitudes inside the
+                    // exclusively borrowed `amps`; `j != pj`, so the runs do not overlap. The map
+                    // is an involution, so each run belongs to exactly one pair `{j, pj}`, and
+                    // only the task whose tiles hold the smaller index `j` touches that pair (each
+                    // index is in exactly one tile): no two tasks (threads) ever access the same
+                    // amplitude.
+                    unsafe {
+                        std::ptr::swap_nonoverlapping(ptr.add(j * run), ptr.add(pj * run), run);
+                    }
                 }
             }
         }
     };
-    let tasks = if parallel { 256.min(nruns) } else { 1 };
-    let per = nruns.div_ceil(tasks);
+    let tasks = if parallel { 256.min(tiles) } else { 1 };
+    let per = tiles.div_ceil(tasks);
     if parallel && tasks > 1 {
         (0..tasks)
             .into_par_iter()
-            .for_each(|t| work(t * per..((t + 1) * per).min(nruns)));
+            .for_each(|t| work(t * per..((t + 1) * per).min(tiles)));
     } else {
-        work(0..nruns);
+        work(0..tiles);
     }
+}
+
+/// An exchange pass's tiles span about `2^TILE_SPAN_BYTES_LOG` bytes of contiguous runs.
+const TILE_SPAN_BYTES_LOG: u32 = 12;
+
+/// Every subset of the bits of `mask`, ascending.
+fn subsets(mask: usize) -> impl Iterator<Item = usize> {
+    let mut x = Some(0usize);
+    std::iter::from_fn(move || {
+        let cur = x?;
+        x = (cur != mask).then(|| (cur | !mask).wrapping_add(1) & mask);
+        Some(cur)
+    })
+}
+
+/// The bits of `v`, lowest first, placed on the set bits of `mask`, lowest first.
+fn deposit(mut v: usize, mut mask: usize) -> usize {
+    let mut out = 0;
+    while mask != 0 && v != 0 {
+        let low = mask & mask.wrapping_neg();
+        if v & 1 == 1 {
+            out |= low;
+        }
+        v >>= 1;
+        mask &= mask - 1;
+    }
+    out
 }
 
 #[cfg(target_arch = "x86_64")]
@@ -462,36 +582,72 @@ mod x86 {
                 (ld(c.0.as_ptr()), ld(c.1.as_ptr()))
             }
 
-            /// Dense 2×2 on two runs of `len` complex values at `a` and `b`.
+            /// One output of a 2×2 row: `c0·x0 + c1·x1`, the coefficients as duplicated re/im
+            /// vectors; `K` the matrix's `Dense2Kind` as a number: 0
+            /// dense, 1 real (imaginary parts ignored), 2 real `c0` and imaginary `c1`.
+            // SAFETY: needs the module's CPU features.
+            #[inline]
+            #[target_feature(enable = $feat)]
+            unsafe fn row2<const K: u8>(c0: (V, V), c1: (V, V), x0: V, x1: V) -> V {
+                match K {
+                    1 => fma(c1.0, x1, mul(c0.0, x0)),
+                    2 => addsub(mul(c0.0, x0), mul(c1.1, swp(x1))),
+                    _ => mac(&[c0.0, c1.0], &[c0.1, c1.1], &[x0, x1], &[swp(x0), swp(x1)]),
+                }
+            }
+
+            /// Dense 2×2 of kind `K` (see `row2`) on two runs of `len` complex values at `a`
+            /// and `b`.
             // SAFETY (callers): the CPU has the module's features; `a` and `b` each point to
             // `len` complex values (`2·len` floats) valid for reads and writes, not overlapping;
             // `len` is a multiple of `W`.
             #[target_feature(enable = $feat)]
-            pub(crate) unsafe fn d2_runs(a: *mut F, b: *mut F, len: usize, m: &[[F; 2]; 4]) {
+            pub(crate) unsafe fn d2_runs<const K: u8>(
+                a: *mut F,
+                b: *mut F,
+                len: usize,
+                m: &[[F; 2]; 4],
+            ) {
                 let (cr, ci) = bcast(m);
                 let mut i = 0;
                 while i < len {
                     let (pa, pb) = (a.add(2 * i), b.add(2 * i));
-                    let x = [ld(pa), ld(pb)];
-                    let xs = [swp(x[0]), swp(x[1])];
-                    let r0 = mac(&[cr[0], cr[1]], &[ci[0], ci[1]], &x, &xs);
-                    let r1 = mac(&[cr[2], cr[3]], &[ci[2], ci[3]], &x, &xs);
+                    let (x0, x1) = (ld(pa), ld(pb));
+                    let r0 = row2::<K>((cr[0], ci[0]), (cr[1], ci[1]), x0, x1);
+                    let r1 = row2::<K>((cr[3], ci[3]), (cr[2], ci[2]), x1, x0);
                     st(pa, r0);
                     st(pb, r1);
                     i += W;
                 }
             }
 
-            /// Dense 2×2 on a block of `len` complex values at `p`, target bit `t`.
+            /// Dense 2×2 of kind `K` (see `row2`) on a block of `len` complex values at `p`,
+            /// target bit `t`.
             // SAFETY (callers): the CPU has the module's features; `p` points to `len` complex
             // values valid for reads and writes; `len` is a multiple of `W` and of `2^(t+1)`.
             #[target_feature(enable = $feat)]
-            pub(crate) unsafe fn d2_blk(p: *mut F, len: usize, t: u32, m: &[[F; 2]; 4]) {
+            pub(crate) unsafe fn d2_blk<const K: u8>(
+                p: *mut F,
+                len: usize,
+                t: u32,
+                m: &[[F; 2]; 4],
+            ) {
                 let d = 1usize << t;
                 if d >= W {
+                    // The coefficients are broadcast once for the whole block.
+                    let (cr, ci) = bcast(m);
                     let mut g = 0;
                     while g < len {
-                        d2_runs(p.add(2 * g), p.add(2 * (g + d)), d, m);
+                        let mut i = g;
+                        while i < g + d {
+                            let (pa, pb) = (p.add(2 * i), p.add(2 * (i + d)));
+                            let (x0, x1) = (ld(pa), ld(pb));
+                            let r0 = row2::<K>((cr[0], ci[0]), (cr[1], ci[1]), x0, x1);
+                            let r1 = row2::<K>((cr[3], ci[3]), (cr[2], ci[2]), x1, x0);
+                            st(pa, r0);
+                            st(pb, r1);
+                            i += W;
+                        }
                         g += 2 * d;
                     }
                     return;
@@ -508,16 +664,86 @@ mod x86 {
                 });
                 let c1 = lane_vec(&c1);
                 let ix = ldix(lane_xor_index::<IE>(W, d).as_ptr());
-                let cr = [c0.0, c1.0];
-                let ci = [c0.1, c1.1];
                 let mut i = 0;
                 while i < len {
                     let q = p.add(2 * i);
                     let v = ld(q);
-                    let x = [v, perm(v, ix)];
-                    let xs = [swp(x[0]), swp(x[1])];
-                    st(q, mac(&cr, &ci, &x, &xs));
+                    st(q, row2::<K>(c0, c1, v, perm(v, ix)));
                     i += W;
+                }
+            }
+
+            /// X on bit `t` of every index of a block of `len` complex values at `p` whose bit
+            /// `c` is `cv`, `ctl = Some((c, cv))` (a CX with both qubits in the block), or of
+            /// every index (`ctl = None`), by whole vectors, lane permutations or masked blends
+            /// as the bits fall.
+            // SAFETY (callers): the CPU has the module's features; `p` points to `len` complex
+            // values valid for reads and writes; `c != t`; `len` is a multiple of `W` and of
+            // `2^(max(c, t)+1)`.
+            #[target_feature(enable = $feat)]
+            pub(crate) unsafe fn cx_blk(p: *mut F, len: usize, ctl: Option<(u32, bool)>, t: u32) {
+                // No control: one that always holds, on a vector-level bit no index has.
+                let (dc, cv) = ctl.map_or((0, false), |(c, v)| (1usize << c, v));
+                let dt = 1usize << t;
+                let inside = |l: usize| dc == 0 || dc >= W || ((l & dc) != 0) == cv;
+                // Vector-level bits that every visited vector fixes, and their values.
+                let mut fixed = 0usize;
+                let mut val = 0usize;
+                if dc >= W {
+                    fixed |= dc;
+                    if cv {
+                        val |= dc;
+                    }
+                }
+                if dt >= W {
+                    fixed |= dt;
+                }
+                let free = (len - 1) & !fixed & !(W - 1);
+                let mut x = 0usize;
+                if dt >= W && (dc == 0 || dc >= W) {
+                    loop {
+                        let (a, b) = (p.add(2 * (x | val)), p.add(2 * ((x | val) + dt)));
+                        let (u, v) = (ld(a), ld(b));
+                        st(a, v);
+                        st(b, u);
+                        if x == free {
+                            break;
+                        }
+                        x = (x | !free).wrapping_add(1) & free;
+                    }
+                } else if dt >= W {
+                    // The control inside the vector: lanes that hold it take their partner's
+                    // value (an exact blend by multiplying with 1 and 0).
+                    let one = lane_vec(&lane_coefs(W, |l| [if inside(l) { 1.0 } else { 0.0 }; 2]));
+                    let zero = lane_vec(&lane_coefs(W, |l| [if inside(l) { 0.0 } else { 1.0 }; 2]));
+                    let (m, n) = (one.0, zero.0);
+                    loop {
+                        let (a, b) = (p.add(2 * (x | val)), p.add(2 * ((x | val) + dt)));
+                        let (u, v) = (ld(a), ld(b));
+                        st(a, fma(v, m, mul(u, n)));
+                        st(b, fma(u, m, mul(v, n)));
+                        if x == free {
+                            break;
+                        }
+                        x = (x | !free).wrapping_add(1) & free;
+                    }
+                } else {
+                    // The target inside the vector: a lane permutation.
+                    let mut ix = [IE::default(); 16];
+                    for (f, o) in ix.iter_mut().enumerate().take(2 * W) {
+                        let l = f >> 1;
+                        let src = if inside(l) { l ^ dt } else { l };
+                        *o = IE::try_from((src << 1) | (f & 1)).unwrap_or_default();
+                    }
+                    let ix = ldix(ix.as_ptr());
+                    loop {
+                        let a = p.add(2 * (x | val));
+                        st(a, perm(ld(a), ix));
+                        if x == free {
+                            break;
+                        }
+                        x = (x | !free).wrapping_add(1) & free;
+                    }
                 }
             }
 
