@@ -73,23 +73,24 @@ fn decompose_then_recompose_by_the_documented_convention() {
         assert_eq!(m1, m + 1, "MZIs act on neighbouring modes");
         let (t, p) = (z["theta"].as_f64().unwrap(), z["phi"].as_f64().unwrap());
         let e = (p.cos(), p.sin());
-        for k in 0..n {
-            let (a, b) = (u[m][k], u[m1][k]);
+        let (lo, hi) = u.split_at_mut(m1);
+        for (x, y) in lo[m].iter_mut().zip(hi[0].iter_mut()) {
+            let (a, b) = (*x, *y);
             let ea = mul(e, a);
-            u[m][k] = (
+            *x = (
                 ea.0 * t.cos() - b.0 * t.sin(),
                 ea.1 * t.cos() - b.1 * t.sin(),
             );
-            u[m1][k] = (
+            *y = (
                 ea.0 * t.sin() + b.0 * t.cos(),
                 ea.1 * t.sin() + b.1 * t.cos(),
             );
         }
     }
-    for (j, ph) in d["output_phases"].as_array().unwrap().iter().enumerate() {
+    for (row, ph) in u.iter_mut().zip(d["output_phases"].as_array().unwrap()) {
         let ph = ph.as_f64().unwrap();
-        for k in 0..n {
-            u[j][k] = mul((ph.cos(), ph.sin()), u[j][k]);
+        for x in row.iter_mut() {
+            *x = mul((ph.cos(), ph.sin()), *x);
         }
     }
     for j in 0..n {
