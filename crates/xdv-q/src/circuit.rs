@@ -127,6 +127,18 @@ impl Circuit {
             .all(|o| matches!(o, Op::Gate(_) | Op::Barrier { .. }))
     }
 
+    /// The top-level measurements as `(qubit, clbit)` pairs, in program order (not those inside
+    /// conditionals).
+    pub fn measurements(&self) -> Vec<(u32, u32)> {
+        self.ops
+            .iter()
+            .filter_map(|o| match o {
+                Op::Measure { qubit, clbit } => Some((*qubit, *clbit)),
+                _ => None,
+            })
+            .collect()
+    }
+
     /// Number of gate applications, counting those inside conditionals.
     pub fn gate_count(&self) -> usize {
         fn count(ops: &[Op]) -> usize {

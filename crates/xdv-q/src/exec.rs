@@ -756,14 +756,7 @@ pub fn run<T: Real>(
         apply_segments(c, engine, &mut state);
         let simulate_s = t0.elapsed().as_secs_f64();
         let t1 = Instant::now();
-        let measures: Vec<(u32, u32)> = c
-            .ops
-            .iter()
-            .filter_map(|o| match o {
-                Op::Measure { qubit, clbit } => Some((*qubit, *clbit)),
-                _ => None,
-            })
-            .collect();
+        let measures = c.measurements();
         let mut counts = BTreeMap::new();
         for (index, k) in sample_state(&state, opts.shots, opts.seed, Purpose::Sampling, 0)? {
             let mut bits = vec![false; nbits];

@@ -322,14 +322,7 @@ fn qiskit_style_file_with_inputs_and_a_custom_gate() {
         want = apply(m, &want);
     }
     assert_state(&run(&c), &want, "qiskit dumps");
-    let measures: Vec<(u32, u32)> = c
-        .ops
-        .iter()
-        .filter_map(|o| match o {
-            Op::Measure { qubit, clbit } => Some((*qubit, *clbit)),
-            _ => None,
-        })
-        .collect();
+    let measures = c.measurements();
     assert_eq!(measures, vec![(0, 0), (1, 1), (2, 2)]);
     // bit[3] c is declared before qubit[3] q: clbits and qubits number independently.
     assert_eq!(c.cregs[0].name, "c");

@@ -419,20 +419,8 @@ impl BlockPermutation {
                 holder.swap(p as usize, q as usize);
             }
         }
-        let tables = holder
-            .chunks(8)
-            .map(|byte| {
-                let mut t = [0usize; 256];
-                for (v, e) in t.iter_mut().enumerate() {
-                    *e = byte
-                        .iter()
-                        .enumerate()
-                        .filter(|(j, _)| v >> j & 1 == 1)
-                        .fold(0, |acc, (_, &src)| acc | 1 << src);
-                }
-                t
-            })
-            .collect();
+        let images: Vec<usize> = holder.iter().map(|&src| 1usize << src).collect();
+        let tables = super::sched::bit_image_tables(&images);
         let fixed_low = holder
             .iter()
             .enumerate()

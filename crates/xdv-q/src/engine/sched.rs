@@ -36,6 +36,25 @@ pub(crate) enum Step {
     Exchange(Vec<(u32, u32)>),
 }
 
+/// Byte lookup tables for a map that is linear over index bits: `images[j]` is the image of bit
+/// `j`, and the image of an index is the OR of `tables[k][byte k of the index]`.
+pub(crate) fn bit_image_tables(images: &[usize]) -> Vec<[usize; 256]> {
+    images
+        .chunks(8)
+        .map(|byte| {
+            let mut t = [0usize; 256];
+            for (v, e) in t.iter_mut().enumerate() {
+                *e = byte
+                    .iter()
+                    .enumerate()
+                    .filter(|(j, _)| v >> j & 1 == 1)
+                    .fold(0, |acc, (_, &img)| acc | img);
+            }
+            t
+        })
+        .collect()
+}
+
 /// The lowest physical bits that never move for blocks of `2^b` amplitudes: runs of `2^L`
 /// amplitudes stay contiguous, and `b − L` bits (at least [`super::fusion::FUSED_QUBITS_LIMIT`])
 /// stay free for targets.

@@ -397,20 +397,7 @@ pub(crate) fn exchange_bits<T: Real>(
     for &(p, q) in pairs {
         single.swap((p - low) as usize, (q - low) as usize);
     }
-    let tables: Vec<[usize; 256]> = single
-        .chunks(8)
-        .map(|byte| {
-            let mut t = [0usize; 256];
-            for (v, e) in t.iter_mut().enumerate() {
-                *e = byte
-                    .iter()
-                    .enumerate()
-                    .filter(|(j, _)| v >> j & 1 == 1)
-                    .fold(0, |acc, (_, &img)| acc | img);
-            }
-            t
-        })
-        .collect();
+    let tables = super::sched::bit_image_tables(&single);
     let image = |j: usize| -> usize {
         tables
             .iter()
