@@ -88,6 +88,27 @@ impl Store {
             path: path.clone(),
             message: e.to_string(),
         };
+        if !path.exists() {
+            // A process killed while redb writes a new file's header would leave a file that
+            // is not a database; build it under a temporary name and rename it into place, so
+            // the real name only ever holds a complete database.
+            let tmp = dir.join(format!("{DB_FILE}.creating"));
+            let _ = std::fs::remove_file(&tmp);
+            drop(Database::create(&tmp).map_err(|e| db_err(&e))?);
+            std::fs::File::open(&tmp)
+                .and_then(|f| f.sync_all())
+                .map_err(|source| StoreError::Io {
+                    path: tmp.clone(),
+                    source,
+                })?;
+            std::fs::rename(&tmp, &path).map_err(|source| StoreError::Io {
+                path: path.clone(),
+                source,
+            })?;
+            if let Ok(d) = std::fs::File::open(dir) {
+                let _ = d.sync_all();
+            }
+        }
         let db = Database::create(&path).map_err(|e| db_err(&e))?;
         let mut loaded = Loaded::default();
         {

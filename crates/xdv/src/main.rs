@@ -33,6 +33,8 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Cmd {
+    /// Run the Virtual Hybrid Machines of a manifest on the embedded providers (XDV's main job).
+    Run(runner::RunArgs),
     /// Deterministic simulation: a seeded stream of valid and invalid inputs, every invariant
     /// checked after every step.
     Sim {
@@ -132,6 +134,7 @@ macro_rules! say {
 // After `say!`, so that `xdv q` and `xdv phi` print through the same macro.
 mod phi;
 mod q;
+mod runner;
 
 /// The trace bytes at `path`: a trace file, or the trace a state directory (`xdv run --state-dir`)
 /// holds. The flag is true for a state directory, whose trace is unsealed while its run is
@@ -403,6 +406,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
             }
             Ok(ExitCode::SUCCESS)
         }
+        Cmd::Run(args) => runner::run(args),
         Cmd::Q { command } => q::run(command),
         Cmd::Phi { command } => phi::run(command),
         Cmd::Machine { command } => match command {

@@ -1,0 +1,516 @@
+//! The Domain Abstraction Layer (DAL): one trait every provider implements, typed capability
+//! queries, and the embedded Q and Φ providers (XDV's own simulators).
+//!
+//! A provider never decides anything: the deterministic core places VHMs, reserves windows and
+//! dispatches jobs; the runtime hands a provider one dispatched job at a time ([`Provider::execute`])
+//! and feeds the completion back to the core. A provider answers a capability query with a typed
+//! value, or [`Answer::Unsupported`] when it does not model that capability — never with a made-up
+//! figure. Results are JSON documents (the same shapes `xdv q run --json` and `xdv phi run --json`
+//! print), so that they can be stored, hashed and handed to the next pipeline step unchanged.
+//!
+//! Every job carries its own seed; a provider draws all randomness from it, so re-executing a job
+//! (after a crash, during a resume) gives the same bytes.
+
+use serde_json::{json, Value};
+use std::collections::BTreeMap;
+use xdv_core::Domain;
+
+/// Largest job result a provider may return, bytes of JSON.
+pub const RESULT_BYTES_MAX: usize = 16 << 20;
+/// Most qubits the embedded Q provider simulates for one tenant (a 2^26 complex128 state is 1 GiB).
+pub const Q_QUBITS_MAX: u32 = 26;
+/// Memory one tenant's state vector may take in the embedded Q provider, bytes.
+pub const Q_MEMORY_BYTES_MAX: u64 = 1 << 30;
+
+/// A capability a provider may be asked about.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Query {
+    /// Q: physical qubits.
+    Qubits,
+    /// Q: the coupling map.
+    CouplingMap,
+    /// Q: the native gate set.
+    NativeGates,
+    /// Q: gate error rates.
+    GateErrors,
+    /// Q: gate durations.
+    GateDurations,
+    /// Q: T1 and T2 per qubit.
+    Coherence,
+    /// Q: readout error per qubit.
+    ReadoutError,
+    /// Φ: spatial modes.
+    Modes,
+    /// Φ: wavelength channels.
+    Channels,
+    /// Φ: loss per MZI.
+    Loss,
+    /// Φ: phase-setting precision.
+    PhasePrecision,
+    /// Φ: reconfiguration time.
+    ReconfigurationTime,
+    /// Φ: phase drift (the coherence of the mesh).
+    PhaseDrift,
+    /// K: fuel units per second of host time.
+    FuelRate,
+    /// K: guest memory.
+    Memory,
+}
+
+impl Query {
+    /// Every query, in declaration order.
+    pub const ALL: [Query; 15] = [
+        Query::Qubits,
+        Query::CouplingMap,
+        Query::NativeGates,
+        Query::GateErrors,
+        Query::GateDurations,
+        Query::Coherence,
+        Query::ReadoutError,
+        Query::Modes,
+        Query::Channels,
+        Query::Loss,
+        Query::PhasePrecision,
+        Query::ReconfigurationTime,
+        Query::PhaseDrift,
+        Query::FuelRate,
+        Query::Memory,
+    ];
+
+    /// Its name in JSON and on the command line.
+    pub fn name(self) -> &'static str {
+        match self {
+            Query::Qubits => "qubits",
+            Query::CouplingMap => "coupling_map",
+            Query::NativeGates => "native_gates",
+            Query::GateErrors => "gate_errors",
+            Query::GateDurations => "gate_durations",
+            Query::Coherence => "coherence",
+            Query::ReadoutError => "readout_error",
+            Query::Modes => "modes",
+            Query::Channels => "channels",
+            Query::Loss => "loss",
+            Query::PhasePrecision => "phase_precision",
+            Query::ReconfigurationTime => "reconfiguration_time",
+            Query::PhaseDrift => "phase_drift",
+            Query::FuelRate => "fuel_rate",
+            Query::Memory => "memory",
+        }
+    }
+}
+
+/// A typed capability value.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Capability {
+    /// A count (qubits, modes, channels).
+    Count(u32),
+    /// Coupled qubit pairs `(a, b)`, `a < b`, in the provider's own numbering.
+    CouplingMap(Vec<(u32, u32)>),
+    /// Every gate is native.
+    AllGates,
+    /// The native gates, by name.
+    Gates(Vec<String>),
+    /// Per-gate figures (error probability or duration in ns), by gate name.
+    PerGate(BTreeMap<String, f64>),
+    /// Per-qubit `(T1, T2)` in ns.
+    CoherenceNs(Vec<(f64, f64)>),
+    /// Per-qubit readout error `(P(1|0), P(0|1))`.
+    Readout(Vec<(f64, f64)>),
+    /// A loss, dB.
+    LossDb(f64),
+    /// An angle, radians.
+    Radians(f64),
+    /// A phase drift, radians per √second.
+    RadiansPerSqrtSecond(f64),
+    /// A duration, ns.
+    DurationNs(u64),
+    /// Bytes.
+    Bytes(u64),
+}
+
+impl Capability {
+    /// The value as JSON.
+    pub fn to_json(&self) -> Value {
+        match self {
+            Capability::Count(n) => json!(n),
+            Capability::CouplingMap(p) => json!(p),
+            Capability::AllGates => json!("all"),
+            Capability::Gates(g) => json!(g),
+            Capability::PerGate(m) => json!(m),
+            Capability::CoherenceNs(v) => json!(v
+                .iter()
+                .map(|(t1, t2)| json!({"t1_ns": t1, "t2_ns": t2}))
+                .collect::<Vec<_>>()),
+            Capability::Readout(v) => json!(v
+                .iter()
+                .map(|(a, b)| json!({"p1_given_0": a, "p0_given_1": b}))
+                .collect::<Vec<_>>()),
+            Capability::LossDb(x) => json!({"db": x}),
+            Capability::Radians(x) => json!({"rad": x}),
+            Capability::RadiansPerSqrtSecond(x) => json!({"rad_per_sqrt_s": x}),
+            Capability::DurationNs(x) => json!({"ns": x}),
+            Capability::Bytes(x) => json!({"bytes": x}),
+        }
+    }
+}
+
+/// A provider's answer to a capability query.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Answer {
+    /// The provider models this capability.
+    Value(Capability),
+    /// The provider does not model it (or it does not belong to its domain).
+    Unsupported,
+}
+
+/// A Q job as the runtime hands it to a provider.
+#[derive(Clone, Debug, PartialEq)]
+pub struct QJob {
+    /// OpenQASM 2 or 3 source.
+    pub source: String,
+    /// Where the source came from, for error messages.
+    pub origin: String,
+    /// `input float` bindings.
+    pub params: Vec<(String, f64)>,
+    /// Shots.
+    pub shots: u64,
+    /// Pauli sums evaluated exactly on the final state.
+    pub observables: Vec<String>,
+    /// Logical qubits the VHM holds (the circuit must fit).
+    pub qubits: u32,
+    /// Seed of every random choice.
+    pub seed: u64,
+}
+
+/// A Φ job as the runtime hands it to a provider.
+#[derive(Clone, Debug, PartialEq)]
+pub struct PhiJob {
+    /// The program text.
+    pub source: String,
+    /// Where it came from (its extension selects the format).
+    pub origin: String,
+    /// An input field that replaces the program's (one channel), if the previous step gave one.
+    pub input: Option<Vec<(f64, f64)>>,
+    /// Modes the VHM's region holds (the program must fit).
+    pub modes: u32,
+    /// Wavelength channels the region holds.
+    pub channels: u32,
+    /// Seed of every random choice.
+    pub seed: u64,
+}
+
+/// One job for a provider.
+#[derive(Clone, Debug, PartialEq)]
+pub enum JobRequest {
+    /// A circuit.
+    Q(QJob),
+    /// A photonic program.
+    Phi(PhiJob),
+}
+
+/// Why a provider could not run a job. The VHM that submitted it is faulted; nothing else is.
+#[derive(Clone, Debug, PartialEq, thiserror::Error)]
+pub enum ProviderError {
+    /// The job's input is malformed (a parse error, a bad binding).
+    #[error("{0}")]
+    Input(String),
+    /// The job does not fit what the VHM holds.
+    #[error("{0}")]
+    Fit(String),
+    /// The job is for another domain than the provider's.
+    #[error("provider {provider} runs {domain:?} jobs; this job is for another domain")]
+    WrongDomain {
+        /// The provider.
+        provider: String,
+        /// Its domain.
+        domain: Domain,
+    },
+    /// The provider failed (a device error, or an injected fault in tests).
+    #[error("provider {provider} failed: {message}")]
+    Failed {
+        /// The provider.
+        provider: String,
+        /// What happened.
+        message: String,
+    },
+}
+
+impl ProviderError {
+    /// The code the runtime reports to the core in `JobStatus::Failed`.
+    pub fn code(&self) -> u32 {
+        match self {
+            ProviderError::Input(_) => 1,
+            ProviderError::Fit(_) => 2,
+            ProviderError::WrongDomain { .. } => 3,
+            ProviderError::Failed { .. } => 4,
+        }
+    }
+}
+
+/// A provider behind the DAL.
+pub trait Provider: Send + Sync {
+    /// Its name, as the machine description gives it.
+    fn name(&self) -> &str;
+    /// Its domain.
+    fn domain(&self) -> Domain;
+    /// What it can say about a capability.
+    fn query(&self, q: Query) -> Answer;
+    /// Runs one dispatched job to completion; the result is a JSON document.
+    fn execute(&self, job: &JobRequest) -> Result<Value, ProviderError>;
+}
+
+/// Every capability a provider answers, as a JSON object (`Unsupported` ones are `null`).
+pub fn capabilities_json(p: &dyn Provider) -> Value {
+    let mut m = serde_json::Map::new();
+    for q in Query::ALL {
+        m.insert(
+            q.name().to_string(),
+            match p.query(q) {
+                Answer::Value(c) => c.to_json(),
+                Answer::Unsupported => Value::Null,
+            },
+        );
+    }
+    Value::Object(m)
+}
+
+// ----- the embedded Q provider -----------------------------------------------------------------
+
+/// XDV's state-vector simulator as a Q provider: each tenant's partition is simulated in its own
+/// state vector, so no tenant can observe another's amplitudes.
+pub struct EmbeddedQ {
+    name: String,
+    qubits: u32,
+    coupling: Vec<(u32, u32)>,
+    device: Option<xdv_q::device::Device>,
+}
+
+impl EmbeddedQ {
+    /// A provider with `qubits` physical qubits, the given coupling map (provider numbering) and,
+    /// optionally, a device description whose noise every job is simulated with.
+    pub fn new(
+        name: &str,
+        qubits: u32,
+        coupling: Vec<(u32, u32)>,
+        device: Option<xdv_q::device::Device>,
+    ) -> EmbeddedQ {
+        EmbeddedQ {
+            name: name.to_string(),
+            qubits,
+            coupling,
+            device,
+        }
+    }
+}
+
+impl Provider for EmbeddedQ {
+    fn name(&self) -> &str {
+        &self.name
+    }
+
+    fn domain(&self) -> Domain {
+        Domain::Q
+    }
+
+    fn query(&self, q: Query) -> Answer {
+        let d = self.device.as_ref();
+        let per_qubit = |f: &dyn Fn(u32) -> (f64, f64)| (0..self.qubits).map(f).collect();
+        match q {
+            Query::Qubits => Answer::Value(Capability::Count(self.qubits)),
+            Query::CouplingMap => Answer::Value(Capability::CouplingMap(self.coupling.clone())),
+            Query::NativeGates => match d.and_then(|d| d.native_gates()) {
+                Some(set) => Answer::Value(Capability::Gates(set.iter().cloned().collect())),
+                None => Answer::Value(Capability::AllGates),
+            },
+            // The ideal simulator has no error model or durations to report.
+            Query::GateErrors | Query::GateDurations => Answer::Unsupported,
+            Query::Coherence => match d {
+                Some(d) if !d.is_noiseless() => {
+                    Answer::Value(Capability::CoherenceNs(per_qubit(&|i| {
+                        (d.t1_ns(i), d.t2_ns(i))
+                    })))
+                }
+                _ => Answer::Unsupported,
+            },
+            Query::ReadoutError => match d {
+                Some(d) if !d.is_noiseless() => {
+                    Answer::Value(Capability::Readout(per_qubit(&|i| d.readout(i))))
+                }
+                _ => Answer::Unsupported,
+            },
+            _ => Answer::Unsupported,
+        }
+    }
+
+    fn execute(&self, job: &JobRequest) -> Result<Value, ProviderError> {
+        let JobRequest::Q(job) = job else {
+            return Err(ProviderError::WrongDomain {
+                provider: self.name.clone(),
+                domain: Domain::Q,
+            });
+        };
+        run_q(job, self.device.as_ref())
+    }
+}
+
+/// Runs a Q job on the ideal simulator or a device model; the result is
+/// `{"counts", "shots", "qubits", "seed", "method", "predicted_error", "expectations"?}`.
+pub fn run_q(job: &QJob, device: Option<&xdv_q::device::Device>) -> Result<Value, ProviderError> {
+    use xdv_q::engine::Fast;
+    use xdv_q::exec::{self, RunOptions};
+    use xdv_q::pauli::Observable;
+    let no_include = |name: &str| -> Result<String, String> {
+        Err(format!(
+            "include {name:?}: a pipeline circuit may include only the standard headers; inline the file"
+        ))
+    };
+    let opts = xdv_q::qasm::Options {
+        params: &job.params,
+        include: Some(&no_include),
+    };
+    let c = xdv_q::qasm::parse(&job.source, &job.origin, &opts)
+        .map_err(|e| ProviderError::Input(e.to_string()))?;
+    if c.num_qubits > job.qubits {
+        return Err(ProviderError::Fit(format!(
+            "{}: the circuit uses {} qubits but the VHM holds {}; declare more `qubits` in its [q] table",
+            job.origin, c.num_qubits, job.qubits
+        )));
+    }
+    if c.num_qubits > Q_QUBITS_MAX {
+        return Err(ProviderError::Fit(format!(
+            "{}: {} qubits is more than the embedded simulator runs for one tenant ({Q_QUBITS_MAX})",
+            job.origin, c.num_qubits
+        )));
+    }
+    // One thread per job: the runtime runs jobs of different tenants in parallel.
+    let engine = Fast::new(1);
+    let mut doc = json!({"qubits": c.num_qubits, "shots": job.shots, "seed": job.seed});
+    if c.num_clbits > 0 {
+        let r = exec::run::<f64>(
+            &c,
+            &engine,
+            &RunOptions {
+                shots: job.shots,
+                seed: job.seed,
+                memory_bytes_max: Q_MEMORY_BYTES_MAX,
+                device: device.cloned(),
+                ..RunOptions::default()
+            },
+        )
+        .map_err(|e| ProviderError::Input(format!("{}: {e}", job.origin)))?;
+        doc["counts"] = json!(r.counts);
+        doc["method"] = json!(format!("{:?}", r.method).to_lowercase());
+        doc["predicted_error"] = json!(r.predicted_error);
+    }
+    if !job.observables.is_empty() {
+        let (state, _) = exec::final_state::<f64>(&c, &engine, Q_MEMORY_BYTES_MAX)
+            .map_err(|e| ProviderError::Input(format!("{}: {e}", job.origin)))?;
+        let mut values = Vec::with_capacity(job.observables.len());
+        for text in &job.observables {
+            let obs = Observable::parse(text)
+                .map_err(|e| ProviderError::Input(format!("observable {text:?}: {e}")))?;
+            let v = obs
+                .expectation(&state)
+                .map_err(|e| ProviderError::Input(format!("observable {text:?}: {e}")))?;
+            values.push(json!({"observable": text, "value": v}));
+        }
+        doc["expectations"] = json!(values);
+    }
+    if c.num_clbits == 0 && job.observables.is_empty() {
+        return Err(ProviderError::Input(format!(
+            "{}: the circuit measures nothing and the step lists no observables; add measurements or `observables`",
+            job.origin
+        )));
+    }
+    Ok(doc)
+}
+
+// ----- the embedded Φ provider -----------------------------------------------------------------
+
+/// XDV's coherent mesh simulator as a Φ provider: each tenant's program runs on its own field
+/// buffer of its region's size.
+pub struct EmbeddedPhi {
+    name: String,
+    modes: u32,
+    channels: u32,
+}
+
+impl EmbeddedPhi {
+    /// A mesh of `modes` spatial modes and `channels` wavelength channels.
+    pub fn new(name: &str, modes: u32, channels: u32) -> EmbeddedPhi {
+        EmbeddedPhi {
+            name: name.to_string(),
+            modes,
+            channels,
+        }
+    }
+}
+
+impl Provider for EmbeddedPhi {
+    fn name(&self) -> &str {
+        &self.name
+    }
+
+    fn domain(&self) -> Domain {
+        Domain::Phi
+    }
+
+    fn query(&self, q: Query) -> Answer {
+        match q {
+            Query::Modes => Answer::Value(Capability::Count(self.modes)),
+            Query::Channels => Answer::Value(Capability::Count(self.channels)),
+            // The ideal mesh: no loss, exact phases, no drift; reconfiguration is not modelled.
+            _ => Answer::Unsupported,
+        }
+    }
+
+    fn execute(&self, job: &JobRequest) -> Result<Value, ProviderError> {
+        let JobRequest::Phi(job) = job else {
+            return Err(ProviderError::WrongDomain {
+                provider: self.name.clone(),
+                domain: Domain::Phi,
+            });
+        };
+        run_phi(job)
+    }
+}
+
+/// Runs a Φ job on the ideal mesh; the result is `xdv phi run --json`'s document.
+pub fn run_phi(job: &PhiJob) -> Result<Value, ProviderError> {
+    use xdv_phi::{Program, C64};
+    let mut p = if job.origin.ends_with(".json") {
+        Program::from_json(&job.source, &job.origin)
+    } else {
+        Program::from_toml(&job.source, &job.origin)
+    }
+    .map_err(|e| ProviderError::Input(e.to_string()))?;
+    if p.modes > job.modes as usize || p.channels > job.channels as usize {
+        return Err(ProviderError::Fit(format!(
+            "{}: the program needs {} modes × {} channels but the VHM's region is {} × {}; enlarge its [phi] table",
+            job.origin, p.modes, p.channels, job.modes, job.channels
+        )));
+    }
+    if let Some(field) = &job.input {
+        if p.channels != 1 {
+            return Err(ProviderError::Input(format!(
+                "{}: an input field from the previous step feeds one channel, but the program has {}",
+                job.origin, p.channels
+            )));
+        }
+        if field.len() > p.modes {
+            return Err(ProviderError::Input(format!(
+                "{}: the previous step gives {} amplitudes for a {}-mode program; use more modes",
+                job.origin,
+                field.len(),
+                p.modes
+            )));
+        }
+        let mut input = vec![C64::new(0.0, 0.0); p.modes];
+        for (slot, (re, im)) in input.iter_mut().zip(field) {
+            *slot = C64::new(*re, *im);
+        }
+        p.input = vec![input];
+    }
+    let r = xdv_phi::run(&p, job.seed).map_err(|e| ProviderError::Input(e.to_string()))?;
+    Ok(r.to_json())
+}

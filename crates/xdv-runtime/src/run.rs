@@ -1,0 +1,1034 @@
+//! The run loop of `xdv run`: turns a manifest into core commands, drives the core's scheduler
+//! tick by tick, hands every dispatched job to its provider, and feeds completions back in the
+//! core's logical order.
+//!
+//! Order of work in one round (all decisions are the core's; the runtime only performs them):
+//!
+//! 1. each VHM whose previous step finished submits its next step (`SubmitJob`, preceded by a
+//!    `ReserveWindow` for a Φ step);
+//! 2. one `Tick` input: the core expires, schedules and dispatches (`ExecuteQ`, `ExecutePhi`);
+//! 3. the records of the round are logged (and, with a state directory, committed durably)
+//!    **before** any effect is performed;
+//! 4. the dispatched jobs run on their providers — in parallel, since the core dispatched them
+//!    on disjoint resources — and their completions are applied in job-id order, whatever order
+//!    they finished in; a failed job faults its VHM (and its nested VHMs) alone.
+//!
+//! Every job's seed derives from its VHM's seed and the step's index (see `docs/manifest.md`), so
+//! a run's results are a function of the manifest alone. A resumed run re-derives the same inputs,
+//! checks them byte for byte against the stored trace, and takes stored results instead of
+//! running those jobs again.
+
+use crate::manifest::{Manifest, StepDecl, VhmDecl};
+use crate::provider::{
+    EmbeddedPhi, EmbeddedQ, JobRequest, PhiJob, Provider, ProviderError, QJob, RESULT_BYTES_MAX,
+};
+use rayon::prelude::*;
+use serde_json::{json, Value};
+use std::collections::BTreeMap;
+use xdv_core::table::{resource_table, ResourceRow};
+use xdv_core::{
+    CapId, Command, Core, Domain, Effect, Event, Genesis, Input, JobCost, JobId, JobStatus, Limits,
+    Machine, Outcome, Principal, StopReason, VhmId, ROOT_CAP,
+};
+use xdv_trace::TraceWriter;
+
+/// Predicted duration of one Φ job on the embedded mesh, ns: one reconfiguration of a thermally
+/// tuned mesh (≈10 µs) plus the light's transit, which is negligible beside it.
+pub const PHI_JOB_NS: u64 = 10_000;
+/// Records between two state digests in the trace.
+pub const DIGEST_INTERVAL: u32 = 64;
+
+/// Why a run could not be carried out (as opposed to a VHM faulting, which is a result).
+#[derive(Debug, thiserror::Error)]
+pub enum RunError {
+    /// The manifest asks for something this runtime cannot run.
+    #[error("{key}: {message}\n  hint: {hint}")]
+    Unsupported {
+        /// The key in the manifest.
+        key: String,
+        /// What.
+        message: String,
+        /// How to fix it.
+        hint: String,
+    },
+    /// A file the manifest names was not provided.
+    #[error("{key}: the file {path:?} was not loaded")]
+    MissingFile {
+        /// The key.
+        key: String,
+        /// The path as written.
+        path: String,
+    },
+    /// The trace could not be written.
+    #[error("trace: {0}")]
+    Trace(#[from] xdv_trace::TraceError),
+    /// The resumed run diverged from the stored trace: the state directory belongs to another
+    /// manifest or build.
+    #[error("the stored trace diverges from this run at byte {offset}; the state directory was written by another manifest or an incompatible build — use a new directory")]
+    Diverged {
+        /// First differing byte.
+        offset: usize,
+    },
+    /// The durable sink failed.
+    #[error("{0}")]
+    Sink(String),
+}
+
+/// Where the run's records and results go as they are produced.
+pub trait Sink {
+    /// Called with every new chunk of trace bytes and the results completed with it, before any
+    /// effect of those records is performed. A durable sink commits both atomically here.
+    fn commit(&mut self, trace: &[u8], results: &[(u64, Vec<u8>)]) -> Result<(), String>;
+}
+
+/// A sink that keeps nothing.
+pub struct NoSink;
+
+impl Sink for NoSink {
+    fn commit(&mut self, _: &[u8], _: &[(u64, Vec<u8>)]) -> Result<(), String> {
+        Ok(())
+    }
+}
+
+/// What a resumed run starts from: the stored trace and results.
+#[derive(Clone, Debug, Default)]
+pub struct Resume {
+    /// The trace bytes stored so far.
+    pub trace: Vec<u8>,
+    /// Stored results by job id.
+    pub results: BTreeMap<u64, Vec<u8>>,
+}
+
+/// A fault to inject, for tests of fault containment: the provider fails the `nth` job (0-based,
+/// in dispatch order) it is given.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct InjectFault {
+    /// The provider's name.
+    pub provider: String,
+    /// Which of its jobs fails.
+    pub nth: u64,
+}
+
+/// Run options.
+#[derive(Clone, Debug, Default)]
+pub struct Options {
+    /// Inject a provider fault.
+    pub inject_fault: Option<InjectFault>,
+}
+
+/// How a VHM ended.
+#[derive(Clone, Debug, PartialEq)]
+pub enum VhmStatus {
+    /// Every step finished.
+    Finished,
+    /// It (or an ancestor) faulted; the message says why.
+    Faulted(String),
+    /// The run's `max_ticks` passed first.
+    Unfinished,
+}
+
+/// The result of one VHM.
+#[derive(Clone, Debug, PartialEq)]
+pub struct VhmReport {
+    /// Its path (`alice/worker`).
+    pub path: String,
+    /// The core's id.
+    pub id: Option<VhmId>,
+    /// How it ended.
+    pub status: VhmStatus,
+    /// Each finished step's result, in order.
+    pub results: Vec<Value>,
+}
+
+/// The result of a run.
+#[derive(Clone, Debug)]
+pub struct RunReport {
+    /// The run's name.
+    pub name: String,
+    /// Every VHM, in manifest order (parents before their children).
+    pub vhms: Vec<VhmReport>,
+    /// The Resource_Table rows of every VHM, taken when it finished or faulted (before its
+    /// resources were reclaimed).
+    pub resource_table: Vec<ResourceRow>,
+    /// The core's state digest at the end.
+    pub state_hash: [u8; 32],
+    /// Logical ticks the run took.
+    pub ticks: u64,
+    /// Inputs applied.
+    pub inputs: u64,
+    /// Jobs run on providers in this process (not taken from a resumed state).
+    pub jobs_executed: u64,
+    /// Jobs whose results came from the stored state.
+    pub jobs_resumed: u64,
+}
+
+impl RunReport {
+    /// The report as JSON: `{"name", "vhms": [{"name", "path", "status", "results", ...}],
+    /// "resource_table": [...], "state_hash", "ticks", "inputs"}`.
+    pub fn to_json(&self) -> Value {
+        let vhms: Vec<Value> = self
+            .vhms
+            .iter()
+            .map(|v| {
+                let (status, fault) = match &v.status {
+                    VhmStatus::Finished => ("finished", Value::Null),
+                    VhmStatus::Faulted(m) => ("faulted", json!(m)),
+                    VhmStatus::Unfinished => ("unfinished", Value::Null),
+                };
+                let name = v.path.rsplit('/').next().unwrap_or(&v.path);
+                let mut o = json!({"name": name, "path": v.path, "status": status,
+                    "id": v.id.map(|i| i.0), "results": v.results});
+                if !fault.is_null() {
+                    o["fault"] = fault;
+                }
+                o
+            })
+            .collect();
+        let table: Vec<Value> = self
+            .resource_table
+            .iter()
+            .map(|r| {
+                json!({"vhm": r.name, "id": r.vhm.0, "domain": r.domain.name(),
+                "provider": r.provider, "resource": r.resource.name(), "amount": r.amount,
+                "consumed": r.consumed, "start_ns": r.interval.start_ns,
+                "end_ns": r.interval.end_ns, "capability": r.capability.0})
+            })
+            .collect();
+        json!({"name": self.name, "vhms": vhms, "resource_table": table,
+            "state_hash": xdv_trace::hex(&self.state_hash), "ticks": self.ticks,
+            "inputs": self.inputs})
+    }
+}
+
+/// The seed of a VHM: its own if the manifest sets one, else derived from the run's seed and its
+/// path (BLAKE3 of `"xdv-vhm-seed"`, the run seed little-endian and the path; first 8 bytes LE).
+pub fn vhm_seed(run_seed: u64, decl: &VhmDecl) -> u64 {
+    decl.seed.unwrap_or_else(|| {
+        let mut h = blake3::Hasher::new();
+        h.update(b"xdv-vhm-seed");
+        h.update(&run_seed.to_le_bytes());
+        h.update(decl.path.as_bytes());
+        first_u64(h.finalize().as_bytes())
+    })
+}
+
+/// The seed of a VHM's step `index` (BLAKE3 of `"xdv-job-seed"`, the VHM seed LE and the index
+/// LE; first 8 bytes LE).
+pub fn step_seed(vhm_seed: u64, index: usize) -> u64 {
+    let mut h = blake3::Hasher::new();
+    h.update(b"xdv-job-seed");
+    h.update(&vhm_seed.to_le_bytes());
+    h.update(&(index as u64).to_le_bytes());
+    first_u64(h.finalize().as_bytes())
+}
+
+fn first_u64(b: &[u8; 32]) -> u64 {
+    let mut x = [0u8; 8];
+    x.copy_from_slice(&b[..8]);
+    u64::from_le_bytes(x)
+}
+
+/// The per-VHM bookkeeping of the run loop.
+struct VhmRun {
+    decl: VhmDecl,
+    parent: Option<usize>,
+    seed: u64,
+    id: Option<VhmId>,
+    cap: CapId,
+    next_step: usize,
+    waiting: Option<JobId>,
+    prev: Value,
+    results: Vec<Value>,
+    status: Option<VhmStatus>,
+}
+
+struct Dispatched {
+    job: JobId,
+    vhm: usize,
+    provider: Domain,
+    index: u32,
+    request: JobRequest,
+}
+
+/// Runs a manifest to the end. `files` holds the bytes of every file the manifest names, keyed by
+/// the path as written.
+pub fn run(
+    manifest: &Manifest,
+    files: &BTreeMap<String, Vec<u8>>,
+    machine: Machine,
+    opts: &Options,
+    resume: Resume,
+    sink: &mut dyn Sink,
+) -> Result<RunReport, RunError> {
+    let mut r = Runner::new(manifest, files, machine, opts, resume)?;
+    r.go(sink)?;
+    Ok(r.report())
+}
+
+struct Runner<'a> {
+    manifest: &'a Manifest,
+    files: &'a BTreeMap<String, Vec<u8>>,
+    core: Core,
+    out: Outcome,
+    trace: Option<TraceWriter<Vec<u8>>>,
+    inputs: u64,
+    /// Bytes of trace produced so far (the writer's buffer is drained at every commit).
+    emitted: usize,
+    resume: Resume,
+    vhms: Vec<VhmRun>,
+    jobs: BTreeMap<JobId, usize>,
+    q: Vec<Box<dyn Provider>>,
+    phi: Vec<Box<dyn Provider>>,
+    provider_jobs: BTreeMap<(Domain, u32), u64>,
+    inject: Option<InjectFault>,
+    pending_results: Vec<(u64, Vec<u8>)>,
+    table: Vec<ResourceRow>,
+    jobs_executed: u64,
+    jobs_resumed: u64,
+}
+
+impl<'a> Runner<'a> {
+    fn new(
+        manifest: &'a Manifest,
+        files: &'a BTreeMap<String, Vec<u8>>,
+        machine: Machine,
+        opts: &Options,
+        resume: Resume,
+    ) -> Result<Runner<'a>, RunError> {
+        let mut vhms = Vec::new();
+        fn walk(d: &VhmDecl, parent: Option<usize>, run_seed: u64, out: &mut Vec<VhmRun>) {
+            let i = out.len();
+            out.push(VhmRun {
+                decl: d.clone(),
+                parent,
+                seed: vhm_seed(run_seed, d),
+                id: None,
+                cap: ROOT_CAP,
+                next_step: 0,
+                waiting: None,
+                prev: Value::Null,
+                results: Vec::new(),
+                status: None,
+            });
+            for c in &d.children {
+                walk(c, Some(i), run_seed, out);
+            }
+        }
+        for d in &manifest.vhms {
+            walk(d, None, manifest.seed, &mut vhms);
+        }
+        for v in &vhms {
+            if let Some(g) = v.decl.k.as_ref().and_then(|k| k.guest.as_ref()) {
+                return Err(RunError::Unsupported {
+                    key: g.key.clone(),
+                    message: "this build's runtime runs pipelines of Q and Φ steps; guests (the K provider) are not wired into `xdv run` yet".into(),
+                    hint: "run the guest with `xdv k run`, or express the VHM as [[vhm.step]]s".into(),
+                });
+            }
+            for (i, s) in v.decl.steps.iter().enumerate() {
+                if let StepDecl::K { guest, .. } = s {
+                    return Err(RunError::Unsupported {
+                        key: format!("{}.step[{i}]", v.decl.key),
+                        message: format!("K step {:?}: this build's runtime runs Q and Φ steps only; the K provider is not wired into `xdv run` yet", guest.value),
+                        hint: "drop the K step or run its guest with `xdv k run`".into(),
+                    });
+                }
+                let path = match s {
+                    StepDecl::Q { circuit, .. } => circuit,
+                    StepDecl::Phi { program } => program,
+                    StepDecl::K { guest, .. } => guest,
+                };
+                if !files.contains_key(&path.value) {
+                    return Err(RunError::MissingFile {
+                        key: path.key.clone(),
+                        path: path.value.clone(),
+                    });
+                }
+            }
+        }
+        let layout = machine.layout();
+        let genesis = Genesis {
+            machine,
+            limits: Limits::default(),
+        };
+        let core = Core::new(genesis.clone());
+        let adjacency = core.adjacency();
+        let mut q: Vec<Box<dyn Provider>> = Vec::new();
+        let mut first = 0u32;
+        for cap in &genesis.machine.q {
+            let mut coupling = Vec::new();
+            for a in first..first + cap.qubits {
+                for &b in &adjacency[a as usize] {
+                    if a < b && b < first + cap.qubits {
+                        coupling.push((layout.q_local(a), layout.q_local(b)));
+                    }
+                }
+            }
+            first += cap.qubits;
+            q.push(Box::new(EmbeddedQ::new(
+                &cap.provider,
+                cap.qubits,
+                coupling,
+                None,
+            )));
+        }
+        let phi: Vec<Box<dyn Provider>> = genesis
+            .machine
+            .phi
+            .iter()
+            .map(|c| {
+                Box::new(EmbeddedPhi::new(
+                    &c.provider,
+                    c.modes,
+                    c.wavelength_channels,
+                )) as Box<dyn Provider>
+            })
+            .collect();
+        let trace = TraceWriter::new(Vec::new(), &genesis, DIGEST_INTERVAL)?;
+        Ok(Runner {
+            manifest,
+            files,
+            core,
+            out: Outcome::default(),
+            trace: Some(trace),
+            inputs: 0,
+            emitted: 0,
+            resume,
+            vhms,
+            jobs: BTreeMap::new(),
+            q,
+            phi,
+            provider_jobs: BTreeMap::new(),
+            inject: opts.inject_fault.clone(),
+            pending_results: Vec::new(),
+            table: Vec::new(),
+            jobs_executed: 0,
+            jobs_resumed: 0,
+        })
+    }
+
+    /// Applies one input and logs it; returns whether it was accepted.
+    fn apply(&mut self, input: Input) -> Result<bool, RunError> {
+        self.out.clear();
+        self.core.apply(&input, &mut self.out);
+        if let Some(t) = self.trace.as_mut() {
+            t.append(&input, &self.out, &self.core)?;
+            self.inputs = t.inputs();
+        }
+        let events = std::mem::take(&mut self.out.events);
+        for ev in &events {
+            match ev {
+                Event::VhmStopped { vhm, reason } => {
+                    let why = match reason {
+                        StopReason::Terminated => None,
+                        StopReason::Faulted(code) => Some(format!("faulted with code {code}")),
+                        StopReason::ParentStopped(p) => Some(format!("its parent {p} stopped")),
+                    };
+                    if let Some(i) = self.vhms.iter().position(|v| v.id == Some(*vhm)) {
+                        if self.vhms[i].status.is_none() {
+                            self.snapshot(*vhm);
+                            self.vhms[i].status = Some(match why {
+                                Some(w) => VhmStatus::Faulted(w),
+                                None => VhmStatus::Finished,
+                            });
+                        }
+                    }
+                }
+                Event::JobQueued { job, vhm, .. } => {
+                    if let Some(i) = self.vhms.iter().position(|v| v.id == Some(*vhm)) {
+                        self.jobs.insert(*job, i);
+                        self.vhms[i].waiting = Some(*job);
+                    }
+                }
+                _ => {}
+            }
+        }
+        self.out.events = events;
+        Ok(self.out.accepted())
+    }
+
+    /// Hands the new trace bytes and results to the sink (or, while resuming, checks them
+    /// against the stored trace).
+    fn commit(&mut self, sink: &mut dyn Sink) -> Result<(), RunError> {
+        let bytes = match self.trace.as_mut() {
+            Some(t) => std::mem::take(t.writer_mut()),
+            None => Vec::new(),
+        };
+        self.check_and_commit(bytes, sink)
+    }
+
+    fn check_and_commit(&mut self, bytes: Vec<u8>, sink: &mut dyn Sink) -> Result<(), RunError> {
+        let start = self.emitted;
+        self.emitted += bytes.len();
+        let stored = &self.resume.trace;
+        let overlap = stored.len().saturating_sub(start).min(bytes.len());
+        if let Some(off) = (0..overlap).find(|&k| stored[start + k] != bytes[k]) {
+            return Err(RunError::Diverged {
+                offset: start + off,
+            });
+        }
+        let results: Vec<(u64, Vec<u8>)> = std::mem::take(&mut self.pending_results)
+            .into_iter()
+            .filter(|(j, _)| !self.resume.results.contains_key(j))
+            .collect();
+        if overlap < bytes.len() || !results.is_empty() {
+            sink.commit(&bytes[overlap..], &results)
+                .map_err(RunError::Sink)?;
+        }
+        Ok(())
+    }
+
+    fn snapshot(&mut self, vhm: VhmId) {
+        self.table.extend(
+            resource_table(&self.core)
+                .into_iter()
+                .filter(|r| r.vhm == vhm),
+        );
+    }
+
+    fn command(
+        &mut self,
+        principal: Principal,
+        cap: CapId,
+        command: Command,
+    ) -> Result<bool, RunError> {
+        self.apply(Input::Command {
+            principal,
+            cap,
+            command,
+        })
+    }
+
+    /// Faults VHM `i` (and so its nested VHMs) with `message` and `code`.
+    fn fault(&mut self, i: usize, code: u32, message: String) -> Result<(), RunError> {
+        let Some(id) = self.vhms[i].id else {
+            self.vhms[i].status = Some(VhmStatus::Faulted(message));
+            return Ok(());
+        };
+        if self.vhms[i].status.is_some() {
+            return Ok(());
+        }
+        // Its nested VHMs stop with it: record what each held first.
+        let n = self.vhms.len();
+        let tree: Vec<usize> = (i..n)
+            .filter(|&j| j == i || self.is_descendant(j, i))
+            .collect();
+        for j in tree {
+            if let (Some(cid), None) = (self.vhms[j].id, &self.vhms[j].status) {
+                self.snapshot(cid);
+            }
+        }
+        self.vhms[i].status = Some(VhmStatus::Faulted(message));
+        self.command(
+            Principal::Operator,
+            ROOT_CAP,
+            Command::Fault { vhm: id, code },
+        )?;
+        Ok(())
+    }
+
+    fn create_all(&mut self) -> Result<(), RunError> {
+        for i in 0..self.vhms.len() {
+            let spec = self.vhms[i].decl.spec();
+            let (principal, cap, command) = match self.vhms[i].parent {
+                None => (Principal::Operator, ROOT_CAP, Command::CreateVhm { spec }),
+                Some(p) => {
+                    let Some(pid) = self.vhms[p].id else {
+                        self.vhms[i].status =
+                            Some(VhmStatus::Faulted("its parent was not created".into()));
+                        continue;
+                    };
+                    (
+                        Principal::Vhm(pid),
+                        self.vhms[p].cap,
+                        Command::CreateNested { parent: pid, spec },
+                    )
+                }
+            };
+            if !self.command(principal, cap, command)? {
+                let why = self
+                    .out
+                    .rejection
+                    .as_ref()
+                    .map(|r| r.to_string())
+                    .unwrap_or_default();
+                self.vhms[i].status = Some(VhmStatus::Faulted(format!("not created: {why}")));
+                continue;
+            }
+            for ev in &self.out.events {
+                if let Event::VhmCreated { vhm, cap, .. } = ev {
+                    self.vhms[i].id = Some(*vhm);
+                    self.vhms[i].cap = *cap;
+                }
+            }
+        }
+        let channels = self.manifest.channels.clone();
+        for c in &channels {
+            let find = |p: &str| {
+                self.vhms
+                    .iter()
+                    .find(|v| v.decl.path == p)
+                    .and_then(|v| v.id)
+            };
+            if let (Some(a), Some(b)) = (find(&c.a), find(&c.b)) {
+                self.command(
+                    Principal::Operator,
+                    ROOT_CAP,
+                    Command::OpenChannel {
+                        a,
+                        b,
+                        peer_cap: ROOT_CAP,
+                    },
+                )?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Submits the next step of every VHM that is ready for one.
+    fn submit_ready(&mut self) -> Result<(), RunError> {
+        for i in 0..self.vhms.len() {
+            let v = &self.vhms[i];
+            if v.status.is_some() || v.waiting.is_some() {
+                continue;
+            }
+            let Some(id) = v.id else { continue };
+            let Some(step) = v.decl.steps.get(v.next_step).cloned() else {
+                continue;
+            };
+            let cap = v.cap;
+            let me = Principal::Vhm(id);
+            let (domain, cost) = match &step {
+                StepDecl::Q { shots, .. } => (
+                    Domain::Q,
+                    JobCost {
+                        shots: *shots,
+                        ..JobCost::default()
+                    },
+                ),
+                StepDecl::Phi { .. } => {
+                    let start_ns = self.free_window_start(id);
+                    let ok = self.command(
+                        me,
+                        cap,
+                        Command::ReserveWindow {
+                            vhm: id,
+                            start_ns,
+                            duration_ns: PHI_JOB_NS,
+                        },
+                    )?;
+                    if !ok {
+                        let why = self.rejection();
+                        self.fault(
+                            i,
+                            10,
+                            format!(
+                                "step {}: no coherence window: {why}",
+                                self.vhms[i].next_step
+                            ),
+                        )?;
+                        continue;
+                    }
+                    (
+                        Domain::Phi,
+                        JobCost {
+                            duration_ns: PHI_JOB_NS,
+                            ..JobCost::default()
+                        },
+                    )
+                }
+                // Refused in `Runner::new`; never submitted.
+                StepDecl::K { .. } => continue,
+            };
+            if !self.command(
+                me,
+                cap,
+                Command::SubmitJob {
+                    vhm: id,
+                    domain,
+                    cost,
+                },
+            )? {
+                let why = self.rejection();
+                self.fault(
+                    i,
+                    11,
+                    format!("step {}: refused: {why}", self.vhms[i].next_step),
+                )?;
+            }
+        }
+        Ok(())
+    }
+
+    /// The earliest tick boundary after now at which a [`PHI_JOB_NS`] window on `vhm`'s mesh
+    /// overlaps no other VHM's window (windows are exclusive per mesh unless shared; the
+    /// runtime does not establish sharing contracts). Φ jobs dispatch on tick boundaries, so a
+    /// window must start on one.
+    fn free_window_start(&self, vhm: VhmId) -> u64 {
+        let st = self.core.state();
+        let tick_ns = self.core.genesis().machine.tick_ns.max(1);
+        let provider = st.vhms.get(&vhm).and_then(|v| {
+            v.region
+                .map(|r| self.core.layout().phi_provider(r.mode_start) as u32)
+        });
+        let mut busy: Vec<(u64, u64)> = st
+            .windows
+            .values()
+            .filter(|w| Some(w.provider) == provider && w.vhm != vhm)
+            .map(|w| (w.start_ns, w.end_ns))
+            .collect();
+        busy.sort_unstable();
+        let mut start = self.core.now_ns().saturating_add(tick_ns);
+        for (s, e) in busy {
+            if start.saturating_add(PHI_JOB_NS) <= s {
+                break;
+            }
+            if e > start {
+                start = e.div_ceil(tick_ns).saturating_mul(tick_ns);
+            }
+        }
+        start
+    }
+
+    fn rejection(&self) -> String {
+        self.out
+            .rejection
+            .as_ref()
+            .map(|r| r.to_string())
+            .unwrap_or_default()
+    }
+
+    /// Builds the provider request for a dispatched effect.
+    fn request(&self, e: &Effect) -> Option<Dispatched> {
+        let (job, domain, index) = match e {
+            Effect::ExecuteQ { job, provider, .. } => (*job, Domain::Q, *provider),
+            Effect::ExecutePhi { job, provider, .. } => (*job, Domain::Phi, *provider),
+            _ => return None,
+        };
+        let vi = *self.jobs.get(&job)?;
+        let v = &self.vhms[vi];
+        let step = v.decl.steps.get(v.next_step)?;
+        let seed = step_seed(v.seed, v.next_step);
+        let text = |p: &str| String::from_utf8_lossy(&self.files[p]).into_owned();
+        let request = match (step, e) {
+            (
+                StepDecl::Q {
+                    circuit,
+                    shots,
+                    observables,
+                },
+                Effect::ExecuteQ { qubits, .. },
+            ) => {
+                let mut params = Vec::new();
+                if let Some(Value::Object(m)) = v.prev.get("params") {
+                    for (k, x) in m {
+                        if let Some(f) = x.as_f64() {
+                            params.push((k.clone(), f));
+                        }
+                    }
+                }
+                JobRequest::Q(QJob {
+                    source: text(&circuit.value),
+                    origin: circuit.value.clone(),
+                    params,
+                    shots: *shots,
+                    observables: observables.clone(),
+                    qubits: qubits.len() as u32,
+                    seed,
+                })
+            }
+            (
+                StepDecl::Phi { program },
+                Effect::ExecutePhi {
+                    region, excluded, ..
+                },
+            ) => {
+                // Modes lent to nested VHMs are not the job's to use.
+                let lent: u32 = excluded.iter().map(|r| r.modes).sum();
+                JobRequest::Phi(PhiJob {
+                    source: text(&program.value),
+                    origin: program.value.clone(),
+                    input: field_from(&v.prev),
+                    modes: region.modes.saturating_sub(lent),
+                    channels: region.channels,
+                    seed,
+                })
+            }
+            _ => return None,
+        };
+        Some(Dispatched {
+            job,
+            vhm: vi,
+            provider: domain,
+            index,
+            request,
+        })
+    }
+
+    fn go(&mut self, sink: &mut dyn Sink) -> Result<(), RunError> {
+        self.create_all()?;
+        self.commit(sink)?;
+        let max_ticks = self.manifest.max_ticks;
+        let mut ticks = 0u64;
+        while ticks < max_ticks
+            && self
+                .vhms
+                .iter()
+                .any(|v| v.status.is_none() && v.id.is_some())
+        {
+            self.submit_ready()?;
+            self.apply(Input::Tick { ticks: 1 })?;
+            ticks += 1;
+            let effects = std::mem::take(&mut self.out.effects);
+            let mut work = Vec::new();
+            for e in &effects {
+                if let Some(d) = self.request(e) {
+                    work.push(d);
+                }
+            }
+            // Log, then effect.
+            self.commit(sink)?;
+            // Which jobs fail by injection is decided in dispatch order, before running.
+            let mut inject = Vec::with_capacity(work.len());
+            for d in &work {
+                let name = self.provider(d.provider, d.index).name().to_string();
+                let n = self.provider_jobs.entry((d.provider, d.index)).or_insert(0);
+                inject.push(
+                    self.inject
+                        .as_ref()
+                        .is_some_and(|f| f.provider == name && f.nth == *n),
+                );
+                *n += 1;
+            }
+            let resumed: Vec<Option<Vec<u8>>> = work
+                .iter()
+                .map(|d| self.resume.results.get(&d.job.0).cloned())
+                .collect();
+            let this = &*self;
+            let outcomes: Vec<Result<Vec<u8>, ProviderError>> = work
+                .par_iter()
+                .zip(&inject)
+                .zip(&resumed)
+                .map(|((d, &fail), stored)| {
+                    let p = this.provider(d.provider, d.index);
+                    if let Some(bytes) = stored {
+                        return decode_stored(bytes);
+                    }
+                    if fail {
+                        return Err(ProviderError::Failed {
+                            provider: p.name().to_string(),
+                            message: "injected fault".into(),
+                        });
+                    }
+                    let v = p.execute(&d.request)?;
+                    let bytes = serde_json::to_vec(&json!({"ok": v})).map_err(|e| {
+                        ProviderError::Failed {
+                            provider: p.name().to_string(),
+                            message: e.to_string(),
+                        }
+                    })?;
+                    if bytes.len() > RESULT_BYTES_MAX {
+                        return Err(ProviderError::Fit(format!(
+                            "the result is {} bytes, more than {RESULT_BYTES_MAX}",
+                            bytes.len()
+                        )));
+                    }
+                    Ok(bytes)
+                })
+                .collect();
+            // Completions in job-id order (the core dispatched in its own order; `work` follows it,
+            // but sort anyway so the rule does not depend on that).
+            let mut done: Vec<(Dispatched, Result<Vec<u8>, ProviderError>, bool)> = work
+                .into_iter()
+                .zip(outcomes)
+                .zip(resumed.iter().map(Option::is_some))
+                .map(|((d, o), r)| (d, o, r))
+                .collect();
+            done.sort_by_key(|(d, _, _)| d.job);
+            for (d, outcome, was_stored) in done {
+                if was_stored {
+                    self.jobs_resumed += 1;
+                } else {
+                    self.jobs_executed += 1;
+                }
+                // A failure is stored too, so a resumed run fails the same way without re-running.
+                let bytes = match &outcome {
+                    Ok(b) => b.clone(),
+                    Err(e) => {
+                        serde_json::to_vec(&json!({"error": e.to_string(), "code": e.code()}))
+                            .unwrap_or_default()
+                    }
+                };
+                self.pending_results.push((d.job.0, bytes));
+                let status = match &outcome {
+                    Ok(_) => JobStatus::Ok,
+                    Err(e) => JobStatus::Failed(e.code()),
+                };
+                self.apply(Input::Completion { job: d.job, status })?;
+                let v = &mut self.vhms[d.vhm];
+                v.waiting = None;
+                match outcome {
+                    Ok(bytes) => {
+                        let doc: Value = serde_json::from_slice::<Value>(&bytes)
+                            .ok()
+                            .and_then(|mut x| x.get_mut("ok").map(Value::take))
+                            .unwrap_or(Value::Null);
+                        v.prev = doc.clone();
+                        v.results.push(doc);
+                        v.next_step += 1;
+                    }
+                    Err(e) => {
+                        let step = v.next_step;
+                        self.fault(d.vhm, 100 + e.code(), format!("step {step}: {e}"))?;
+                    }
+                }
+            }
+            self.finish_done()?;
+            self.commit(sink)?;
+        }
+        for v in &mut self.vhms {
+            if v.status.is_none() && v.id.is_some() {
+                v.status = Some(VhmStatus::Unfinished);
+            }
+        }
+        self.seal(sink)
+    }
+
+    /// Writes the trace's seal (the final state digest) and commits it.
+    fn seal(&mut self, sink: &mut dyn Sink) -> Result<(), RunError> {
+        let Some(t) = self.trace.take() else {
+            return Ok(());
+        };
+        let tail = t.finish(&self.core)?;
+        self.trace = None;
+        self.check_and_commit(tail, sink)
+    }
+
+    /// Terminates every root VHM whose whole tree has finished its steps.
+    fn finish_done(&mut self) -> Result<(), RunError> {
+        let n = self.vhms.len();
+        let done = |v: &VhmRun| v.status.is_some() || v.next_step >= v.decl.steps.len();
+        for i in 0..n {
+            if self.vhms[i].parent.is_some() || self.vhms[i].status.is_some() {
+                continue;
+            }
+            let tree: Vec<usize> = (i..n)
+                .filter(|&j| j == i || self.is_descendant(j, i))
+                .collect();
+            if tree
+                .iter()
+                .all(|&j| done(&self.vhms[j]) && self.vhms[j].waiting.is_none())
+            {
+                // Children first, so each VHM's row shows its own holdings.
+                for &j in tree.iter().rev() {
+                    if let Some(id) = self.vhms[j].id {
+                        if self.vhms[j].status.is_none() {
+                            self.snapshot(id);
+                            self.vhms[j].status = Some(VhmStatus::Finished);
+                        }
+                    }
+                }
+                if let Some(id) = self.vhms[i].id {
+                    self.command(
+                        Principal::Operator,
+                        ROOT_CAP,
+                        Command::Terminate { vhm: id },
+                    )?;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn is_descendant(&self, j: usize, ancestor: usize) -> bool {
+        let mut p = self.vhms[j].parent;
+        while let Some(x) = p {
+            if x == ancestor {
+                return true;
+            }
+            p = self.vhms[x].parent;
+        }
+        false
+    }
+
+    fn provider(&self, d: Domain, index: u32) -> &dyn Provider {
+        match d {
+            Domain::Phi => self.phi[index as usize].as_ref(),
+            _ => self.q[index as usize].as_ref(),
+        }
+    }
+
+    fn report(&self) -> RunReport {
+        RunReport {
+            name: self.manifest.name.clone(),
+            vhms: self
+                .vhms
+                .iter()
+                .map(|v| VhmReport {
+                    path: v.decl.path.clone(),
+                    id: v.id,
+                    status: v.status.clone().unwrap_or(VhmStatus::Unfinished),
+                    results: v.results.clone(),
+                })
+                .collect(),
+            resource_table: self.table.clone(),
+            state_hash: self.core.state_digest(),
+            ticks: self.core.state().now_tick,
+            inputs: self.inputs,
+            jobs_executed: self.jobs_executed,
+            jobs_resumed: self.jobs_resumed,
+        }
+    }
+}
+
+fn decode_stored(bytes: &[u8]) -> Result<Vec<u8>, ProviderError> {
+    let v: Value = serde_json::from_slice(bytes).map_err(|e| ProviderError::Failed {
+        provider: "state".into(),
+        message: format!("a stored result does not parse: {e}"),
+    })?;
+    if let Some(err) = v.get("error") {
+        let message = err.as_str().unwrap_or("failed").to_string();
+        return Err(match v.get("code").and_then(Value::as_u64) {
+            Some(1) => ProviderError::Input(message),
+            Some(2) => ProviderError::Fit(message),
+            _ => ProviderError::Failed {
+                provider: "stored".into(),
+                message,
+            },
+        });
+    }
+    Ok(bytes.to_vec())
+}
+
+/// The input field a Φ step takes from the previous step's result: its `amplitudes` (a Φ
+/// result) as they are, or the square roots of a Q result's outcome probabilities, in the order
+/// of the outcome keys read as binary numbers (amplitude encoding of the distribution).
+fn field_from(prev: &Value) -> Option<Vec<(f64, f64)>> {
+    if let Some(Value::Array(a)) = prev.get("amplitudes") {
+        let mut f = Vec::with_capacity(a.len());
+        for x in a {
+            let re = x.get(0)?.as_f64()?;
+            let im = x.get(1)?.as_f64()?;
+            f.push((re, im));
+        }
+        return Some(f);
+    }
+    if let Some(Value::Object(counts)) = prev.get("counts") {
+        let total: u64 = counts.values().filter_map(Value::as_u64).sum();
+        if total == 0 {
+            return None;
+        }
+        let width = counts.keys().map(String::len).max()?;
+        if width > 20 {
+            return None;
+        }
+        let mut f = vec![(0.0, 0.0); 1 << width];
+        for (k, c) in counts {
+            let idx = usize::from_str_radix(k, 2).ok()?;
+            let p = c.as_u64()? as f64 / total as f64;
+            *f.get_mut(idx)? = (p.sqrt(), 0.0);
+        }
+        return Some(f);
+    }
+    None
+}

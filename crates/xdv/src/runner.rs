@@ -1,0 +1,357 @@
+//! `xdv run`: reads a VHM manifest and every file it names, runs it on the embedded providers
+//! through the hypervisor's run loop, and prints each VHM's results and the Resource_Table.
+//!
+//! With `--state-dir`, every round of the run is committed durably (redb, fsync) before its
+//! effects are performed, together with the results completed in it; a run killed at any moment
+//! resumes from that directory by re-deriving its inputs, checking them against the stored trace
+//! and taking the stored results. The manifest and its files are stored too, so a resumed run
+//! uses exactly the bytes the first one read.
+
+use anyhow::{bail, Context, Result};
+use clap::Args;
+use serde_json::json;
+use std::collections::BTreeMap;
+use std::io::IsTerminal;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::time::Instant;
+use xdv_core::Machine;
+use xdv_runtime::manifest::StepDecl;
+use xdv_runtime::run::{InjectFault, Options, Resume, Sink, VhmStatus};
+use xdv_runtime::store::Store;
+use xdv_runtime::Manifest;
+
+/// Largest file a manifest may name, bytes.
+const FILE_BYTES_MAX: u64 = 64 << 20;
+
+/// `xdv run`'s arguments.
+#[derive(Args)]
+pub struct RunArgs {
+    /// The VHM manifest (TOML; reference in docs/manifest.md).
+    manifest: PathBuf,
+    /// Keep the run's durable state here; an interrupted run resumes from it.
+    #[arg(long)]
+    state_dir: Option<PathBuf>,
+    /// Also write the orchestration trace to this file (verify it with `xdv replay`).
+    #[arg(long)]
+    trace: Option<PathBuf>,
+    /// Print one JSON document.
+    #[arg(long)]
+    json: bool,
+    /// Testing: make provider PROVIDER fail its N-th job (0-based), as `PROVIDER:N`.
+    #[arg(long, hide = true)]
+    inject_fault: Option<String>,
+    /// Testing: sleep this many milliseconds after each durable commit (to kill a run mid-way).
+    #[arg(long, hide = true, default_value_t = 0)]
+    throttle_ms: u64,
+}
+
+struct StoreSink {
+    store: Store,
+    throttle_ms: u64,
+    trace: Vec<u8>,
+    progress: bool,
+    commits: u64,
+}
+
+impl Sink for StoreSink {
+    fn commit(&mut self, trace: &[u8], results: &[(u64, Vec<u8>)]) -> Result<(), String> {
+        if !trace.is_empty() {
+            self.store.append_trace(trace).map_err(|e| e.to_string())?;
+        }
+        for (job, bytes) in results {
+            self.store
+                .put_result(*job, bytes)
+                .map_err(|e| e.to_string())?;
+        }
+        self.store.commit(true).map_err(|e| e.to_string())?;
+        self.trace.extend_from_slice(trace);
+        progress(self.progress, &mut self.commits);
+        if self.throttle_ms > 0 {
+            std::thread::sleep(std::time::Duration::from_millis(self.throttle_ms));
+        }
+        Ok(())
+    }
+}
+
+struct MemSink {
+    trace: Vec<u8>,
+    progress: bool,
+    commits: u64,
+}
+
+impl Sink for MemSink {
+    fn commit(&mut self, trace: &[u8], _: &[(u64, Vec<u8>)]) -> Result<(), String> {
+        self.trace.extend_from_slice(trace);
+        progress(self.progress, &mut self.commits);
+        Ok(())
+    }
+}
+
+fn progress(on: bool, commits: &mut u64) {
+    *commits += 1;
+    if on && (*commits).is_multiple_of(64) {
+        eprint!("\rxdv run: {} rounds committed", *commits);
+    }
+}
+
+fn read_file(base: &Path, rel: &str) -> Result<Vec<u8>> {
+    let p = base.join(rel);
+    let meta = std::fs::metadata(&p).with_context(|| format!("cannot read {}", p.display()))?;
+    if meta.len() > FILE_BYTES_MAX {
+        bail!(
+            "{}: {} bytes is more than a manifest's file may have ({FILE_BYTES_MAX})",
+            p.display(),
+            meta.len()
+        );
+    }
+    std::fs::read(&p).with_context(|| format!("cannot read {}", p.display()))
+}
+
+/// Every file the manifest names, keyed as written.
+fn manifest_files(m: &Manifest, base: &Path) -> Result<BTreeMap<String, Vec<u8>>> {
+    let mut files = BTreeMap::new();
+    if let Some(mach) = &m.machine {
+        files.insert(mach.value.clone(), read_file(base, &mach.value)?);
+    }
+    for v in m.all_vhms() {
+        if let Some(g) = v.k.as_ref().and_then(|k| k.guest.as_ref()) {
+            files.insert(g.value.clone(), read_file(base, &g.value)?);
+        }
+        for s in &v.steps {
+            let p = match s {
+                StepDecl::K { guest, .. } => guest,
+                StepDecl::Q { circuit, .. } => circuit,
+                StepDecl::Phi { program } => program,
+            };
+            if !files.contains_key(&p.value) {
+                let bytes = read_file(base, &p.value)
+                    .with_context(|| format!("{}:{}:{}: {}", m.name, p.line, p.column, p.key))?;
+                files.insert(p.value.clone(), bytes);
+            }
+        }
+    }
+    Ok(files)
+}
+
+/// Runs `xdv run`.
+pub fn run(a: RunArgs) -> Result<ExitCode> {
+    let origin = a.manifest.display().to_string();
+    let text =
+        std::fs::read_to_string(&a.manifest).with_context(|| format!("cannot read {origin}"))?;
+    let base = a
+        .manifest
+        .parent()
+        .map(Path::to_path_buf)
+        .unwrap_or_default();
+    let inject_fault = match &a.inject_fault {
+        None => None,
+        Some(s) => {
+            let (p, n) = s
+                .rsplit_once(':')
+                .context("--inject-fault takes PROVIDER:N")?;
+            Some(InjectFault {
+                provider: p.to_string(),
+                nth: n.parse().context("--inject-fault takes PROVIDER:N")?,
+            })
+        }
+    };
+    let opts = Options { inject_fault };
+    let show_progress = !a.json && std::io::stderr().is_terminal();
+    let start = Instant::now();
+    let (report, trace_bytes) = match &a.state_dir {
+        Some(dir) => {
+            let (mut store, loaded) = Store::open(dir)?;
+            let (text, files) = match loaded.meta.get("manifest") {
+                Some(stored) => {
+                    if stored.as_slice() != text.as_bytes() {
+                        bail!("{}: the state directory holds the run of another manifest (or an edited copy of this one); use a new --state-dir", dir.display());
+                    }
+                    (text, loaded.files.clone())
+                }
+                None => {
+                    let m = Manifest::from_toml(&text, &origin)?;
+                    let files = manifest_files(&m, &base)?;
+                    store.put_meta("manifest", text.as_bytes())?;
+                    for (k, v) in &files {
+                        store.put_file(k, v)?;
+                    }
+                    store.commit(true)?;
+                    (text, files)
+                }
+            };
+            let m = Manifest::from_toml(&text, &origin)?;
+            let machine = machine_of(&m, &files)?;
+            let resume = Resume {
+                trace: loaded.trace.clone(),
+                results: loaded.results.clone(),
+            };
+            let mut sink = StoreSink {
+                store,
+                throttle_ms: a.throttle_ms,
+                trace: loaded.trace,
+                progress: show_progress,
+                commits: 0,
+            };
+            let r = xdv_runtime::run(&m, &files, machine, &opts, resume, &mut sink)?;
+            (r, sink.trace)
+        }
+        None => {
+            let m = Manifest::from_toml(&text, &origin)?;
+            let files = manifest_files(&m, &base)?;
+            let machine = machine_of(&m, &files)?;
+            let mut sink = MemSink {
+                trace: Vec::new(),
+                progress: show_progress,
+                commits: 0,
+            };
+            let r = xdv_runtime::run(&m, &files, machine, &opts, Resume::default(), &mut sink)?;
+            (r, sink.trace)
+        }
+    };
+    let run_s = start.elapsed().as_secs_f64();
+    if show_progress {
+        eprintln!();
+    }
+    if let Some(t) = &a.trace {
+        std::fs::write(t, &trace_bytes).with_context(|| format!("cannot write {}", t.display()))?;
+    }
+    let all_ok = report.vhms.iter().all(|v| v.status == VhmStatus::Finished);
+    if a.json {
+        let mut doc = report.to_json();
+        doc["timings"] = json!({"run_s": run_s});
+        doc["jobs_executed"] = json!(report.jobs_executed);
+        doc["jobs_resumed"] = json!(report.jobs_resumed);
+        say!("{doc}");
+    } else {
+        say!(
+            "run {}: {} VHMs, {} ticks, {} inputs, {:.3} s",
+            report.name,
+            report.vhms.len(),
+            report.ticks,
+            report.inputs,
+            run_s
+        );
+        for v in &report.vhms {
+            let status = match &v.status {
+                VhmStatus::Finished => "finished".to_string(),
+                VhmStatus::Faulted(m) => format!("FAULTED: {m}"),
+                VhmStatus::Unfinished => "unfinished (max_ticks reached)".to_string(),
+            };
+            say!(
+                "  {} [{}]: {status}",
+                v.path,
+                v.id.map(|i| i.to_string()).unwrap_or_else(|| "-".into())
+            );
+            for (i, r) in v.results.iter().enumerate() {
+                say!("    step {i}: {}", summarize(r));
+            }
+        }
+        say!("Resource_Table:");
+        say!(
+            "  {:<16} {:<4} {:<16} {:<22} {:>12} {:>12} {:>22} {:>6}",
+            "vhm",
+            "dom",
+            "provider",
+            "resource",
+            "amount",
+            "consumed",
+            "interval_ns",
+            "cap"
+        );
+        for r in &report.resource_table {
+            let interval = match r.interval.end_ns {
+                Some(e) => format!("{}..{}", r.interval.start_ns, e),
+                None => format!("{}..", r.interval.start_ns),
+            };
+            say!(
+                "  {:<16} {:<4} {:<16} {:<22} {:>12} {:>12} {:>22} {:>6}",
+                r.name,
+                r.domain.name(),
+                r.provider.clone().unwrap_or_else(|| "-".into()),
+                r.resource.name(),
+                r.amount,
+                r.consumed,
+                interval,
+                r.capability.0
+            );
+        }
+        say!("state hash {}", xdv_trace::hex(&report.state_hash));
+    }
+    Ok(if all_ok {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
+}
+
+fn machine_of(m: &Manifest, files: &BTreeMap<String, Vec<u8>>) -> Result<Machine> {
+    match &m.machine {
+        None => Ok(Machine::default_machine()),
+        Some(p) => {
+            let bytes = files
+                .get(&p.value)
+                .with_context(|| format!("machine {:?} was not loaded", p.value))?;
+            let text =
+                std::str::from_utf8(bytes).with_context(|| format!("{}: not UTF-8", p.value))?;
+            Ok(Machine::from_toml(text, &p.value)?)
+        }
+    }
+}
+
+/// One line about a step's result.
+fn summarize(r: &serde_json::Value) -> String {
+    if let Some(c) = r.get("counts").and_then(|c| c.as_object()) {
+        let mut top: Vec<(&String, u64)> = c
+            .iter()
+            .filter_map(|(k, v)| Some((k, v.as_u64()?)))
+            .collect();
+        top.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(b.0)));
+        let s: Vec<String> = top
+            .iter()
+            .take(4)
+            .map(|(k, n)| format!("{k}:{n}"))
+            .collect();
+        let mut line = format!(
+            "counts {}{}",
+            s.join(" "),
+            if top.len() > 4 { " …" } else { "" }
+        );
+        if let Some(e) = r.get("expectations").and_then(|e| e.as_array()) {
+            for x in e {
+                line.push_str(&format!(
+                    "; ⟨{}⟩ = {:.6}",
+                    x["observable"].as_str().unwrap_or("?"),
+                    x["value"].as_f64().unwrap_or(f64::NAN)
+                ));
+            }
+        }
+        return line;
+    }
+    if let Some(e) = r.get("expectations").and_then(|e| e.as_array()) {
+        return e
+            .iter()
+            .map(|x| {
+                format!(
+                    "⟨{}⟩ = {:.6}",
+                    x["observable"].as_str().unwrap_or("?"),
+                    x["value"].as_f64().unwrap_or(f64::NAN)
+                )
+            })
+            .collect::<Vec<_>>()
+            .join("; ");
+    }
+    if let Some(i) = r.get("intensities").and_then(|i| i.as_array()) {
+        let s: Vec<String> = i
+            .iter()
+            .take(8)
+            .map(|x| format!("{:.4}", x.as_f64().unwrap_or(f64::NAN)))
+            .collect();
+        return format!(
+            "intensities [{}{}]",
+            s.join(", "),
+            if i.len() > 8 { ", …" } else { "" }
+        );
+    }
+    r.to_string()
+}
