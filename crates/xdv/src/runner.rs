@@ -157,7 +157,7 @@ pub fn run(a: RunArgs) -> Result<ExitCode> {
         }
     };
     let opts = Options { inject_fault };
-    let show_progress = !a.json && std::io::stderr().is_terminal();
+    let show_progress = !a.json && std::io::stdout().is_terminal();
     let start = Instant::now();
     let (report, trace_bytes) = match &a.state_dir {
         Some(dir) => {
