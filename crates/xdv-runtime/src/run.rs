@@ -138,6 +138,10 @@ pub struct VhmReport {
     pub status: VhmStatus,
     /// Each finished step's result, in order.
     pub results: Vec<Value>,
+    /// Its physical qubits (the core's global numbering), as placed at creation.
+    pub qubits: Vec<u32>,
+    /// Its Φ region, as placed at creation.
+    pub region: Option<xdv_core::PhiRegion>,
 }
 
 /// The result of a run.
@@ -176,8 +180,13 @@ impl RunReport {
                     VhmStatus::Unfinished => ("unfinished", Value::Null),
                 };
                 let name = v.path.rsplit('/').next().unwrap_or(&v.path);
+                let region = v.region.map(|r| {
+                    json!({"mode_start": r.mode_start, "modes": r.modes,
+                        "channel_start": r.channel_start, "channels": r.channels})
+                });
                 let mut o = json!({"name": name, "path": v.path, "status": status,
-                    "id": v.id.map(|i| i.0), "results": v.results});
+                    "id": v.id.map(|i| i.0), "qubits": v.qubits, "region": region,
+                    "results": v.results});
                 if !fault.is_null() {
                     o["fault"] = fault;
                 }
@@ -240,6 +249,8 @@ struct VhmRun {
     prev: Value,
     results: Vec<Value>,
     status: Option<VhmStatus>,
+    qubits: Vec<u32>,
+    region: Option<xdv_core::PhiRegion>,
 }
 
 struct Dispatched {
@@ -309,6 +320,8 @@ impl<'a> Runner<'a> {
                 prev: Value::Null,
                 results: Vec::new(),
                 status: None,
+                qubits: Vec::new(),
+                region: None,
             });
             for c in &d.children {
                 walk(c, Some(i), run_seed, out);
@@ -556,9 +569,18 @@ impl<'a> Runner<'a> {
                 continue;
             }
             for ev in &self.out.events {
-                if let Event::VhmCreated { vhm, cap, .. } = ev {
+                if let Event::VhmCreated {
+                    vhm,
+                    cap,
+                    qubits,
+                    region,
+                    ..
+                } = ev
+                {
                     self.vhms[i].id = Some(*vhm);
                     self.vhms[i].cap = *cap;
+                    self.vhms[i].qubits = qubits.clone();
+                    self.vhms[i].region = *region;
                 }
             }
         }
@@ -969,6 +991,8 @@ impl<'a> Runner<'a> {
                     id: v.id,
                     status: v.status.clone().unwrap_or(VhmStatus::Unfinished),
                     results: v.results.clone(),
+                    qubits: v.qubits.clone(),
+                    region: v.region,
                 })
                 .collect(),
             resource_table: self.table.clone(),

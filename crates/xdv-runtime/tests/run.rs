@@ -15,7 +15,7 @@ fn examples() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../examples")
 }
 
-fn load(dir: &str, text: Option<&str>) -> (Manifest, BTreeMap<String, Vec<u8>>) {
+fn load(dir: &str, text: Option<&str>) -> (Manifest, BTreeMap<String, Vec<u8>>, Machine) {
     let base = examples().join(dir);
     let text = match text {
         Some(t) => t.to_string(),
@@ -36,16 +36,23 @@ fn load(dir: &str, text: Option<&str>) -> (Manifest, BTreeMap<String, Vec<u8>>) 
             );
         }
     }
-    (m, files)
+    let machine = match &m.machine {
+        None => Machine::default_machine(),
+        Some(p) => {
+            let text = std::fs::read_to_string(base.join(&p.value)).expect("machine file");
+            Machine::from_toml(&text, &p.value).expect("machine parses")
+        }
+    };
+    (m, files, machine)
 }
 
 fn go(dir: &str, opts: &Options) -> (RunReport, Vec<u8>) {
-    let (m, files) = load(dir, None);
+    let (m, files, machine) = load(dir, None);
     let mut sink = MemSink::default();
     let r = run(
         &m,
         &files,
-        Machine::default_machine(),
+        machine.clone(),
         opts,
         Resume::default(),
         &mut sink,
@@ -180,23 +187,38 @@ fn three_tenants_finish_with_correct_and_isolated_results() {
             .find("[[vhm]]\nname = \"carol\"")
             .expect("carol's table");
         format!(
-            "name = \"three-tenants\"\nseed = 2026\n{}",
+            "name = \"three-tenants\"\nseed = 2026\nmachine = \"machine.toml\"\n{}",
             &text[start..end]
         )
     };
-    let (m, files) = load("three-tenants", Some(&bob_alone));
+    let (m, files, machine) = load("three-tenants", Some(&bob_alone));
     let alone = run(
         &m,
         &files,
-        Machine::default_machine(),
+        machine.clone(),
         &Options::default(),
         Resume::default(),
         &mut NoSink,
     )
     .expect("runs");
     assert_eq!(vhm(&alone, "bob").results, bob.results);
-    // Disjoint placements: no two VHMs' qubit rows overlap (the Resource_Table lists amounts;
-    // the core's invariant checker covers the qubits themselves, see xdv-core's tests).
+    // Placement: roots hold disjoint qubits and non-overlapping Φ regions; a nested VHM's
+    // holdings lie inside its parent's; bob is on the device he named.
+    let alice = vhm(&r, "alice");
+    assert!(alice.qubits.iter().all(|q| !bob.qubits.contains(q)));
+    assert!(w.qubits.iter().all(|q| alice.qubits.contains(q)));
+    assert!(
+        bob.qubits.iter().all(|&q| (16..24).contains(&q)),
+        "bob not on ring8: {:?}",
+        bob.qubits
+    );
+    let (ra, rc, rw) = (
+        alice.region.expect("a"),
+        carol.region.expect("c"),
+        w.region.expect("w"),
+    );
+    assert!(!ra.overlaps(&rc), "{ra:?} {rc:?}");
+    assert!(rw.mode_start >= ra.mode_start && rw.mode_start + rw.modes <= ra.mode_start + ra.modes);
     assert!(r.resource_table.iter().any(|row| row.name == "worker"));
 }
 
@@ -218,7 +240,7 @@ fn runs_are_deterministic_and_their_traces_replay() {
 fn a_run_crashed_at_any_commit_resumes_to_the_same_result() {
     for dir in ["hybrid-pipeline", "three-tenants"] {
         let (whole, whole_trace) = go(dir, &Options::default());
-        let (m, files) = load(dir, None);
+        let (m, files, machine) = load(dir, None);
         let mut k = 1;
         loop {
             let mut crashed = MemSink {
@@ -228,7 +250,7 @@ fn a_run_crashed_at_any_commit_resumes_to_the_same_result() {
             let r = run(
                 &m,
                 &files,
-                Machine::default_machine(),
+                machine.clone(),
                 &Options::default(),
                 Resume::default(),
                 &mut crashed,
@@ -246,7 +268,7 @@ fn a_run_crashed_at_any_commit_resumes_to_the_same_result() {
             let resumed = run(
                 &m,
                 &files,
-                Machine::default_machine(),
+                machine.clone(),
                 &Options::default(),
                 resume,
                 &mut rest,
@@ -276,11 +298,11 @@ fn a_run_crashed_at_any_commit_resumes_to_the_same_result() {
 #[test]
 fn a_resume_from_another_runs_trace_is_refused() {
     let (_, other) = go("hybrid-pipeline", &Options::default());
-    let (m, files) = load("three-tenants", None);
+    let (m, files, machine) = load("three-tenants", None);
     let r = run(
         &m,
         &files,
-        Machine::default_machine(),
+        machine.clone(),
         &Options::default(),
         Resume {
             trace: other,
@@ -294,10 +316,10 @@ fn a_resume_from_another_runs_trace_is_refused() {
 #[test]
 fn a_failing_provider_faults_only_the_vhm_whose_job_failed_and_its_children() {
     let clean = go("three-tenants", &Options::default()).0;
-    // The Q provider's jobs in dispatch order: alice, worker, bob (one tick). Fail alice's.
+    // grid16 runs alice's and worker's jobs (bob is on ring8); fail the first, alice's.
     let opts = Options {
         inject_fault: Some(InjectFault {
-            provider: "xdv-statevector".into(),
+            provider: "grid16".into(),
             nth: 0,
         }),
     };

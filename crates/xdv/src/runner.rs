@@ -243,6 +243,22 @@ pub fn run(a: RunArgs) -> Result<ExitCode> {
                 v.path,
                 v.id.map(|i| i.to_string()).unwrap_or_else(|| "-".into())
             );
+            let mut placed = Vec::new();
+            if !v.qubits.is_empty() {
+                placed.push(format!("qubits {:?}", v.qubits));
+            }
+            if let Some(r) = v.region {
+                placed.push(format!(
+                    "modes {}..{} × channels {}..{}",
+                    r.mode_start,
+                    r.mode_start + r.modes,
+                    r.channel_start,
+                    r.channel_start + r.channels
+                ));
+            }
+            if !placed.is_empty() {
+                say!("    placed on {}", placed.join(", "));
+            }
             for (i, r) in v.results.iter().enumerate() {
                 say!("    step {i}: {}", summarize(r));
             }
