@@ -769,3 +769,77 @@ pub fn admit(
         envelope,
     })
 }
+
+impl Refusal {
+    /// The reason's name (the variant), e.g. `"FidelityBelowMinimum"`.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Refusal::ModesExceedDevice { .. } => "ModesExceedDevice",
+            Refusal::ChannelsExceedDevice { .. } => "ChannelsExceedDevice",
+            Refusal::ProgramMismatch { .. } => "ProgramMismatch",
+            Refusal::MzisExceedDevice { .. } => "MzisExceedDevice",
+            Refusal::WindowAboveDeviceLimit { .. } => "WindowAboveDeviceLimit",
+            Refusal::WindowExceedsCoherence { .. } => "WindowExceedsCoherence",
+            Refusal::FidelityBelowMinimum { .. } => "FidelityBelowMinimum",
+            Refusal::LossOverBudget { .. } => "LossOverBudget",
+            Refusal::EnvelopeViolated { .. } => "EnvelopeViolated",
+            Refusal::Unpredictable(_) => "Unpredictable",
+        }
+    }
+
+    /// The reason's figures as a JSON object (the variant's fields; an infinite coherence
+    /// window is `null`).
+    pub fn figures(&self) -> serde_json::Value {
+        use serde_json::json;
+        let finite = |x: f64| if x.is_finite() { json!(x) } else { serde_json::Value::Null };
+        match self {
+            Refusal::ModesExceedDevice {
+                requested,
+                available,
+            }
+            | Refusal::ChannelsExceedDevice {
+                requested,
+                available,
+            } => json!({"requested": requested, "available": available}),
+            Refusal::ProgramMismatch {
+                program_modes,
+                program_channels,
+                modes,
+                channels,
+            } => json!({"program_modes": program_modes, "program_channels": program_channels,
+                        "modes": modes, "channels": channels}),
+            Refusal::MzisExceedDevice {
+                required,
+                available,
+            } => json!({"required": required, "available": available}),
+            Refusal::WindowAboveDeviceLimit {
+                window_ns,
+                window_ns_max,
+            } => json!({"window_ns": window_ns, "window_ns_max": window_ns_max}),
+            Refusal::WindowExceedsCoherence {
+                window_ns,
+                window_end_ns,
+                coherence_window_ns,
+                tolerance_rad,
+            } => json!({"window_ns": window_ns, "window_end_ns": window_end_ns,
+                        "coherence_window_ns": finite(*coherence_window_ns),
+                        "tolerance_rad": tolerance_rad}),
+            Refusal::FidelityBelowMinimum {
+                predicted,
+                required,
+            } => json!({"predicted": finite(*predicted), "required": required}),
+            Refusal::LossOverBudget {
+                predicted_loss_db,
+                budget_db,
+            } => json!({"predicted_loss_db": finite(*predicted_loss_db), "budget_db": budget_db}),
+            Refusal::EnvelopeViolated {
+                mode,
+                quantity,
+                predicted,
+                tolerance,
+            } => json!({"mode": mode, "quantity": quantity, "predicted": finite(*predicted),
+                        "tolerance": tolerance}),
+            Refusal::Unpredictable(e) => json!({"error": e.to_string()}),
+        }
+    }
+}
