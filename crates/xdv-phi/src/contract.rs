@@ -791,7 +791,13 @@ impl Refusal {
     /// window is `null`).
     pub fn figures(&self) -> serde_json::Value {
         use serde_json::json;
-        let finite = |x: f64| if x.is_finite() { json!(x) } else { serde_json::Value::Null };
+        let finite = |x: f64| {
+            if x.is_finite() {
+                json!(x)
+            } else {
+                serde_json::Value::Null
+            }
+        };
         match self {
             Refusal::ModesExceedDevice {
                 requested,

@@ -130,7 +130,7 @@ impl PhiDevice {
             reconfiguration_time_ns: 0,
             bar_extinction_db: f64::NEG_INFINITY,
             limits: DeviceLimits {
-                mzis_max: (modes * modes.saturating_sub(1) / 2).max(1),
+                mzis_max: (modes.saturating_mul(modes.saturating_sub(1)) / 2).max(1),
                 window_ns_max: ELAPSED_NS_MAX,
             },
         }

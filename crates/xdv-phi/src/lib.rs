@@ -10,10 +10,15 @@
 //! - [`haar`]: Haar-random unitaries from a seeded, pinned generator;
 //! - [`program`]: the Φ program format (TOML and JSON, one schema);
 //! - [`sim`]: running a program on a field buffer per channel, element by element (the reference)
-//!   or through the compiled transfer matrix (the fast path).
+//!   or through the compiled transfer matrix (the fast path), or on a device with its noise;
+//! - [`device`]: the TOML device description (loss, imbalance, DAC, crosstalk, drift, linewidth);
+//! - [`noise`]: a mesh realised on a device from a seed and the time since calibration;
+//! - [`contract`]: predicted fidelity and transmission, coherence windows, Φ envelopes and the
+//!   admission of transform execution contracts;
+//! - [`isolation`]: tenants' regions, their field buffers and the modelled leakage between them.
 //!
-//! The noise and device model, transform contracts, the Blackbird importer, `matvec` via the SVD
-//! and homodyne detection are not built yet; `docs/phi.md` says so and describes the conventions.
+//! The Blackbird importer, `matvec` via the SVD and homodyne detection are not built yet;
+//! `docs/phi.md` says so and describes the conventions.
 
 pub mod clements;
 pub mod contract;

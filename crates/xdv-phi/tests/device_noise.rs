@@ -331,3 +331,28 @@ fn loss_lowers_the_transmission_by_the_mzis_on_the_path() {
     );
     assert!((r.amplitudes[0][0] - C64::new(10f64.powf(-0.25 / 20.0), 0.0)).norm() < 1e-12);
 }
+
+mod fuzz {
+    use proptest::prelude::*;
+    use xdv_phi::contract::Contract;
+    use xdv_phi::device::{PhiDevice, EXAMPLE_TOML};
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 256, ..ProptestConfig::default() })]
+
+        /// Random text, and the example with one line replaced by random text, never panic the
+        /// device or contract readers; an error always carries a position.
+        #[test]
+        fn readers_never_panic(text in ".{0,200}", line in 0usize..24, junk in "[a-z_]{1,12} = [-0-9.e]{1,8}") {
+            let _ = PhiDevice::from_toml(&text, "fuzz.toml");
+            let _ = Contract::from_toml(&text, "fuzz.toml");
+            let mut lines: Vec<&str> = EXAMPLE_TOML.lines().collect();
+            let k = line % lines.len();
+            lines[k] = &junk;
+            let edited = lines.join("\n");
+            if let Err(e) = PhiDevice::from_toml(&edited, "fuzz.toml") {
+                prop_assert!(e.to_string().starts_with("fuzz.toml:"), "{}", e);
+            }
+        }
+    }
+}
