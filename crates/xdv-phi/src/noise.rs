@@ -42,10 +42,11 @@
 //!
 //! # Determinism
 //!
-//! Every draw comes from one `ChaCha8Rng::seed_from_u64(seed)` key (rand_chacha 0.9), on its own
-//! stream: `(purpose << 56) | index`, purpose 1 calibration (per shifter), 2 couplers (per
-//! coupler), 3 drift (per shifter), 4 laser (per shifter); a normal from two u64 words by
-//! Box–Muller. The same seed gives the same realisation bit for bit.
+//! Every draw comes from one `ChaCha8Rng::seed_from_u64(seed)` key (rand_chacha 0.9), one stream
+//! per purpose: stream `1 << 56` calibration (normal number i, for shifter i, at word 4i),
+//! `2 << 56` couplers (coupler i), `4 << 56` laser (shifter i), and for the drift one stream per
+//! shifter, `(3 << 56) | i`; a normal from two u64 words by Box–Muller. The same seed gives the
+//! same realisation bit for bit, and a shifter's draws do not depend on the others'.
 //!
 //! The drift path is a Lévy (midpoint) construction on the horizon T = 2^40 ns: W(T) = √T·z₀,
 //! and the midpoint of an interval [a, b] is (W(a) + W(b))/2 + √((b − a)/4)·z_k, z_k read at a
@@ -341,52 +342,62 @@ pub struct Realisation {
     pub couplers_rad: Vec<f64>,
 }
 
-/// The seeded draws: one key, one stream per purpose and index.
-struct Draws {
-    base: ChaCha8Rng,
+/// A standard normal from the next two 64-bit words of `r`, by Box–Muller (uniforms in (0, 1]
+/// and [0, 1) from 53-bit mantissas).
+fn box_muller(r: &mut ChaCha8Rng) -> f64 {
+    let u1 = ((r.next_u64() >> 11) as f64 + 1.0) / (1u64 << 53) as f64;
+    let u2 = (r.next_u64() >> 11) as f64 / (1u64 << 53) as f64;
+    (-2.0 * u1.ln()).sqrt() * (std::f64::consts::TAU * u2).cos()
 }
 
-impl Draws {
-    fn new(seed: u64) -> Draws {
-        Draws {
-            base: ChaCha8Rng::seed_from_u64(seed),
-        }
+/// One purpose's draws: normal number `index` is read at word `4·index` of stream
+/// `purpose << 56`; reading in increasing order needs no seek.
+struct Stream {
+    rng: ChaCha8Rng,
+    next: u64,
+}
+
+impl Stream {
+    fn new(seed: u64, purpose: u64) -> Stream {
+        let mut rng = ChaCha8Rng::seed_from_u64(seed);
+        rng.set_stream(purpose << 56);
+        Stream { rng, next: 0 }
     }
 
-    /// The k-th standard normal of stream (purpose, index).
-    fn normal(&self, purpose: u64, index: u64, k: u64) -> f64 {
-        let mut r = self.base.clone();
-        r.set_stream((purpose << 56) | (index & ((1 << 56) - 1)));
-        r.set_word_pos(u128::from(k) * 4);
-        // Uniforms in (0, 1] and [0, 1) from 53-bit mantissas.
-        let u1 = ((r.next_u64() >> 11) as f64 + 1.0) / (1u64 << 53) as f64;
-        let u2 = (r.next_u64() >> 11) as f64 / (1u64 << 53) as f64;
-        (-2.0 * u1.ln()).sqrt() * (std::f64::consts::TAU * u2).cos()
+    fn normal(&mut self, index: u64) -> f64 {
+        if index != self.next {
+            self.rng.set_word_pos(u128::from(index) * 4);
+        }
+        self.next = index + 1;
+        box_muller(&mut self.rng)
     }
+}
 
-    /// The shifter's Brownian path W(t) (Var W(t) = t, t in ns) at whole nanoseconds.
-    fn brownian(&self, index: u64, t: u64) -> f64 {
-        if t == 0 {
-            return 0.0;
-        }
-        let (mut lo, mut hi) = (0u64, DRIFT_HORIZON_NS);
-        let (mut w_lo, mut w_hi) = (
-            0.0,
-            (hi as f64).sqrt() * self.normal(PURPOSE_DRIFT, index, 0),
-        );
-        let mut node = 1u64;
-        while t != hi {
-            let mid = lo + (hi - lo) / 2;
-            let w_mid = 0.5 * (w_lo + w_hi)
-                + ((hi - lo) as f64 / 4.0).sqrt() * self.normal(PURPOSE_DRIFT, index, node);
-            if t <= mid {
-                (hi, w_hi, node) = (mid, w_mid, 2 * node);
-            } else {
-                (lo, w_lo, node) = (mid, w_mid, 2 * node + 1);
-            }
-        }
-        w_hi
+/// Shifter `index`'s Brownian path W(t) (Var W(t) = t, t in ns) at whole nanoseconds: stream
+/// `(3 << 56) | index`, the normal of node k at word 4k.
+fn brownian(seed: u64, index: u64, t: u64) -> f64 {
+    if t == 0 {
+        return 0.0;
     }
+    let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    rng.set_stream((PURPOSE_DRIFT << 56) | (index & ((1 << 56) - 1)));
+    let mut z = |node: u64| {
+        rng.set_word_pos(u128::from(node) * 4);
+        box_muller(&mut rng)
+    };
+    let (mut lo, mut hi) = (0u64, DRIFT_HORIZON_NS);
+    let (mut w_lo, mut w_hi) = (0.0, (hi as f64).sqrt() * z(0));
+    let mut node = 1u64;
+    while t != hi {
+        let mid = lo + (hi - lo) / 2;
+        let w_mid = 0.5 * (w_lo + w_hi) + ((hi - lo) as f64 / 4.0).sqrt() * z(node);
+        if t <= mid {
+            (hi, w_hi, node) = (mid, w_mid, 2 * node);
+        } else {
+            (lo, w_lo, node) = (mid, w_mid, 2 * node + 1);
+        }
+    }
+    w_hi
 }
 
 /// The 2 × 2 product `a · b`.
@@ -489,7 +500,6 @@ pub fn realise(
             hint: "recalibrate: the drift model covers 2^40 ns (about 18 minutes)".into(),
         });
     }
-    let draws = Draws::new(seed);
     let cols = columns(mesh);
     let lsb = device.dac_lsb_rad();
     let quantise = |w: f64| {
@@ -535,16 +545,18 @@ pub fn realise(
     let sigma_cal = device.phase_calibration_residual_rad;
     let drift_scale = device.phase_drift_rad_per_sqrt_s * 1e-9f64.sqrt();
     let sigma_laser = device.laser_phase_variance_rad2().sqrt();
+    let mut calibration = Stream::new(seed, PURPOSE_CALIBRATION);
+    let mut laser = Stream::new(seed, PURPOSE_LASER);
     for (i, sh) in shifters.iter_mut().enumerate() {
         let i = i as u64;
         if sigma_cal > 0.0 {
-            sh.calibration_rad = sigma_cal * draws.normal(PURPOSE_CALIBRATION, i, 0);
+            sh.calibration_rad = sigma_cal * calibration.normal(i);
         }
         if drift_scale > 0.0 && elapsed_ns > 0 {
-            sh.drift_rad = drift_scale * draws.brownian(i, elapsed_ns);
+            sh.drift_rad = drift_scale * brownian(seed, i, elapsed_ns);
         }
         if sigma_laser > 0.0 && sh.kind == ShifterKind::Internal {
-            sh.laser_rad = sigma_laser * draws.normal(PURPOSE_LASER, i, 0);
+            sh.laser_rad = sigma_laser * laser.normal(i);
         }
     }
     // 2. Thermal crosstalk: neighbours of the same kind in the same column, at most 2 modes away.
@@ -568,9 +580,10 @@ pub fn realise(
     let sigma_split = device.splitter_imbalance_rad;
     let eta_amp = 10f64.powf(-device.mzi_loss_db / 20.0);
     let mut couplers_rad = Vec::new();
-    let mut coupler = |draws: &Draws| {
+    let mut coupler_stream = Stream::new(seed, PURPOSE_COUPLER);
+    let mut coupler = || {
         let d = if sigma_split > 0.0 {
-            sigma_split * draws.normal(PURPOSE_COUPLER, couplers_rad.len() as u64, 0)
+            sigma_split * coupler_stream.normal(couplers_rad.len() as u64)
         } else {
             0.0
         };
@@ -584,7 +597,7 @@ pub fn realise(
             Element::Mzi { mode, c, s, e } => {
                 let (int, ext) = (&shifters[next_shifter], &shifters[next_shifter + 1]);
                 next_shifter += 2;
-                let (d1, d2) = (coupler(&draws), coupler(&draws));
+                let (d1, d2) = (coupler(), coupler());
                 let (ei, ee) = (int.error_rad(), ext.error_rad());
                 if d1 == 0.0 && d2 == 0.0 && ei == 0.0 && ee == 0.0 && eta_amp == 1.0 {
                     PhysElement::Mzi { mode, c, s, e }
@@ -599,7 +612,7 @@ pub fn realise(
                 }
             }
             Element::Bs { mode, c, s } => {
-                let d = coupler(&draws);
+                let d = coupler();
                 if d == 0.0 {
                     PhysElement::Bs { mode, c, s }
                 } else {
