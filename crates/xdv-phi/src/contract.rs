@@ -313,15 +313,19 @@ pub fn predict_envelope(
     // Forward: the ideal field before every element.
     let mut field = input.to_vec();
     let mut before: Vec<[C64; 2]> = Vec::with_capacity(mesh.elements().len());
-    let single = Mesh::new(n);
     for e in mesh.elements() {
-        let m = match local(e) {
-            Local::Pair(m, _) | Local::Single(m, _) => m,
-        };
-        before.push([field[m], field.get(m + 1).copied().unwrap_or_default()]);
-        let mut one = single.clone();
-        one.push(*e)?;
-        one.apply(&mut field)?;
+        match local(e) {
+            Local::Pair(m, b) => {
+                let (x, y) = (field[m], field[m + 1]);
+                before.push([x, y]);
+                field[m] = b[0][0] * x + b[0][1] * y;
+                field[m + 1] = b[1][0] * x + b[1][1] * y;
+            }
+            Local::Single(m, z) => {
+                before.push([field[m], C64::new(0.0, 0.0)]);
+                field[m] *= z;
+            }
+        }
     }
     let ideal = field;
     let mut sys = input.to_vec();
