@@ -10,27 +10,42 @@
 //! - [`haar`]: Haar-random unitaries from a seeded, pinned generator;
 //! - [`program`]: the Φ program format (TOML and JSON, one schema);
 //! - [`sim`]: running a program on a field buffer per channel, element by element (the reference)
-//!   or through the compiled transfer matrix (the fast path).
+//!   or through the compiled transfer matrix (the fast path), or on a device with its noise;
+//! - [`device`]: the TOML device description (loss, imbalance, DAC, crosstalk, drift, linewidth);
+//! - [`noise`]: a mesh realised on a device from a seed and the time since calibration;
+//! - [`contract`]: predicted fidelity and transmission, coherence windows, Φ envelopes and the
+//!   admission of transform execution contracts;
+//! - [`isolation`]: tenants' regions, their field buffers and the modelled leakage between them.
 //!
-//! The noise and device model, transform contracts, the Blackbird importer, `matvec` via the SVD
-//! and homodyne detection are not built yet; `docs/phi.md` says so and describes the conventions.
+//! The Blackbird importer, `matvec` via the SVD and homodyne detection are not built yet;
+//! `docs/phi.md` says so and describes the conventions.
 
 pub mod clements;
+pub mod contract;
+pub mod device;
 pub mod error;
 pub mod haar;
+pub mod isolation;
 pub mod matrix;
 pub mod mesh;
 pub mod mzi;
+pub mod noise;
 pub mod program;
 pub mod sim;
 
 pub use clements::{decompose, Decomposition, UNITARITY_TOLERANCE};
+pub use contract::{
+    admit, coherence_window_ns, predict, Admission, Contract, Envelope, Prediction, Refusal,
+};
+pub use device::{PhiDevice, EXAMPLE_TOML};
 pub use error::PhiError;
+pub use isolation::{FieldBuffer, IsolationError, Partition, Placement, Region};
 pub use matrix::Matrix;
 pub use mesh::{Element, Mesh};
 pub use mzi::Mzi;
+pub use noise::{realise, PhysMesh, Realisation};
 pub use program::{Detect, Op, Program};
-pub use sim::{run, run_with, Path, RunResult};
+pub use sim::{run, run_on_device, run_with, Path, RunResult};
 
 /// A complex amplitude or matrix entry.
 pub type C64 = num_complex::Complex<f64>;

@@ -4,9 +4,15 @@
 //! program's mesh element by element, MZI by MZI (where a noise model will act per element); the
 //! fast path builds the program's transfer matrix once and multiplies each channel's field by it.
 //!
-//! The device is ideal for now: no noise model yet, so `predicted_fidelity` is 1.0 by definition
-//! and `seed` is accepted (for a stable signature) but unused.
+//! [`run`] and [`run_with`] run on the ideal device: `predicted_fidelity` is 1.0 by definition and
+//! `seed` is unused. [`run_on_device`] realises the program's mesh on a [`PhiDevice`] with a seed
+//! at a time after calibration ([`crate::noise`]), applies it element by element, and reports the
+//! predicted fidelity of that device for that mesh ([`crate::contract::predict`]).
 
+use crate::contract::{predict, PREDICT_MODES_MAX};
+use crate::device::PhiDevice;
+use crate::mesh::Element;
+use crate::noise::realise;
 use crate::program::Program;
 use crate::{PhiError, C64};
 
@@ -38,8 +44,8 @@ pub struct RunResult {
     /// 10·log10(output power / input power) over all modes and channels, in dB; −∞ when all
     /// light is absorbed.
     pub transmission_db: f64,
-    /// The predicted fidelity of the device's transform to the ideal one: 1.0 (ideal device; the
-    /// noise model is not built yet).
+    /// The predicted fidelity of the device's transform to the ideal one: 1.0 on the ideal
+    /// device, the model's prediction ([`crate::contract::predict`]) from [`run_on_device`].
     pub predicted_fidelity: f64,
 }
 
@@ -112,18 +118,79 @@ pub fn run_with(program: &Program, _seed: u64, path: Path) -> Result<RunResult, 
             program.input.iter().map(|field| t.apply(field)).collect()
         }
     };
+    Ok(result(program, amplitudes, 1.0))
+}
+
+fn result(program: &Program, amplitudes: Vec<Vec<C64>>, predicted_fidelity: f64) -> RunResult {
     let intensities: Vec<Vec<f64>> = amplitudes
         .iter()
         .map(|ch| ch.iter().map(|a| a.norm_sqr()).collect())
         .collect();
     let p_in: f64 = program.input.iter().flatten().map(|a| a.norm_sqr()).sum();
     let p_out: f64 = intensities.iter().flatten().sum();
-    Ok(RunResult {
+    RunResult {
         modes: program.modes,
         channels: program.channels,
         amplitudes,
         intensities,
         transmission_db: 10.0 * (p_out / p_in).log10(),
-        predicted_fidelity: 1.0,
-    })
+        predicted_fidelity,
+    }
+}
+
+/// Runs a program on `device` with `seed`, `elapsed_ns` after the device's calibration: the
+/// program's mesh is realised with the device's errors ([`crate::noise::realise`]) and applied
+/// to each channel's field MZI by MZI; `transmission_db` is the run's, `predicted_fidelity` the
+/// model's for this mesh at this time. Refuses a program with more modes, channels or MZIs than
+/// the device has, and (on a device that is not ideal) one above
+/// [`crate::contract::PREDICT_MODES_MAX`] modes. On an ideal device the result equals [`run`]'s
+/// bit for bit.
+pub fn run_on_device(
+    program: &Program,
+    device: &PhiDevice,
+    seed: u64,
+    elapsed_ns: u64,
+) -> Result<RunResult, PhiError> {
+    let fits = |what: &str, value: usize, max: usize| {
+        if value > max {
+            Err(PhiError::Limit {
+                what: format!("the program's {what}"),
+                value: value as u64,
+                max: max as u64,
+                hint: format!(
+                    "the device `{}` has {max}; use a larger device or a smaller program",
+                    device.name
+                ),
+            })
+        } else {
+            Ok(())
+        }
+    };
+    fits("modes", program.modes, device.modes)?;
+    fits("wavelength channels", program.channels, device.channels)?;
+    let mesh = program.mesh();
+    let mzis = mesh
+        .elements()
+        .iter()
+        .filter(|e| matches!(e, Element::Mzi { .. }))
+        .count();
+    fits("MZIs", mzis, device.limits.mzis_max)?;
+    let realised = realise(&mesh, device, seed, elapsed_ns)?;
+    let mut amplitudes = program.input.clone();
+    for field in &mut amplitudes {
+        realised.mesh.apply(field)?;
+    }
+    let predicted_fidelity = if device.is_ideal() {
+        1.0
+    } else {
+        if program.modes > PREDICT_MODES_MAX {
+            fits(
+                "modes (for a prediction on a noisy device)",
+                program.modes,
+                PREDICT_MODES_MAX,
+            )?;
+        }
+        predict(&mesh, device, elapsed_ns)?.fidelity
+    };
+    Ok(result(program, amplitudes, predicted_fidelity))
 }

@@ -1,5 +1,6 @@
 //! `xdv phi …`: the Φ domain's embedded provider from the command line — run a photonic program
-//! on the coherent mesh simulator, or decompose a unitary into a Clements mesh.
+//! on the coherent mesh simulator (ideal, or on a device with its noise), decompose a unitary
+//! into a Clements mesh, print an example device, or admit a transform execution contract.
 //!
 //! This module reads files, measures wall-clock phases and prints; parsing, compiling and
 //! simulating are `xdv-phi`'s.
@@ -10,7 +11,7 @@ use serde_json::json;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Instant;
-use xdv_phi::Program;
+use xdv_phi::{Contract, PhiDevice, Program};
 
 /// `xdv phi` subcommands.
 #[derive(Subcommand)]
@@ -19,9 +20,29 @@ pub enum PhiCmd {
     Run {
         /// The program: `.toml` or `.json`.
         file: PathBuf,
-        /// Seed (for noise and detection; the ideal simulator draws nothing).
+        /// Seed of the device's noise realisation (the ideal simulator draws nothing).
         #[arg(long, default_value_t = 1)]
         seed: u64,
+        /// A device description (TOML, see `xdv phi example-device`): run with its noise.
+        #[arg(long)]
+        device: Option<PathBuf>,
+        /// Time since the device's calibration, in ns (its phases drift with it).
+        #[arg(long, default_value_t = 0)]
+        elapsed_ns: u64,
+        /// Print one JSON document.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Print an example device description (TOML), every key commented.
+    ExampleDevice,
+    /// Admit a transform execution contract (TOML) on a device, or refuse it with the reason and
+    /// the predicted figures (exit 1).
+    Admit {
+        /// The contract file; its `program` is read relative to it.
+        contract: PathBuf,
+        /// The device description (TOML).
+        #[arg(long)]
+        device: PathBuf,
         /// Print one JSON document.
         #[arg(long)]
         json: bool,
@@ -39,6 +60,33 @@ pub enum PhiCmd {
 
 /// The largest program or matrix file read.
 const FILE_BYTES_MAX: u64 = 256 << 20;
+
+fn read_program(file: &Path) -> Result<Program> {
+    let text = read(file)?;
+    let origin = file.display().to_string();
+    let is_json = file
+        .extension()
+        .is_some_and(|e| e.eq_ignore_ascii_case("json"));
+    Ok(if is_json {
+        Program::from_json(&text, &origin)?
+    } else {
+        Program::from_toml(&text, &origin)?
+    })
+}
+
+fn read_device(file: &Path) -> Result<PhiDevice> {
+    let text = read(file)?;
+    Ok(PhiDevice::from_toml(&text, &file.display().to_string())?)
+}
+
+/// A float as JSON, with ±∞ and NaN as `null`.
+fn finite(x: f64) -> serde_json::Value {
+    if x.is_finite() {
+        json!(x)
+    } else {
+        serde_json::Value::Null
+    }
+}
 
 fn read(path: &Path) -> Result<String> {
     use std::io::Read as _;
@@ -60,30 +108,40 @@ fn read(path: &Path) -> Result<String> {
 /// Runs an `xdv phi` command.
 pub fn run(cmd: PhiCmd) -> Result<ExitCode> {
     match cmd {
-        PhiCmd::Run { file, seed, json } => {
-            let text = read(&file)?;
-            let origin = file.display().to_string();
+        PhiCmd::Run {
+            file,
+            seed,
+            device,
+            elapsed_ns,
+            json,
+        } => {
             let t0 = Instant::now();
-            let is_json = file
-                .extension()
-                .is_some_and(|e| e.eq_ignore_ascii_case("json"));
-            let program = if is_json {
-                Program::from_json(&text, &origin)?
-            } else {
-                Program::from_toml(&text, &origin)?
-            };
+            let program = read_program(&file)?;
+            let device = device.as_deref().map(read_device).transpose()?;
             let parse_s = t0.elapsed().as_secs_f64();
             let t1 = Instant::now();
-            let r = xdv_phi::run(&program, seed)?;
+            let r = match &device {
+                Some(d) => xdv_phi::run_on_device(&program, d, seed, elapsed_ns)?,
+                None => xdv_phi::run(&program, seed)?,
+            };
             let simulate_s = t1.elapsed().as_secs_f64();
             if json {
                 let mut doc = r.to_json();
+                doc["device"] = device
+                    .as_ref()
+                    .map_or(serde_json::Value::Null, |d| json!(d.name));
+                doc["seed"] = json!(seed);
+                doc["elapsed_ns"] = json!(elapsed_ns);
                 doc["timings"] = json!({"parse_s": parse_s, "simulate_s": simulate_s});
                 say!("{doc}");
             } else {
                 say!(
-                    "{}: {} modes × {} channel{}, transmission {:.4} dB, predicted fidelity {:.6}",
+                    "{}{}: {} modes × {} channel{}, transmission {:.4} dB, predicted fidelity {:.6}",
                     file.display(),
+                    device.as_ref().map_or(String::new(), |d| format!(
+                        " on {} (seed {seed}, {elapsed_ns} ns after calibration)",
+                        d.name
+                    )),
                     r.modes,
                     r.channels,
                     if r.channels == 1 { "" } else { "s" },
@@ -102,6 +160,91 @@ pub fn run(cmd: PhiCmd) -> Result<ExitCode> {
                 }
             }
             Ok(ExitCode::SUCCESS)
+        }
+        PhiCmd::ExampleDevice => {
+            say!("{}", xdv_phi::EXAMPLE_TOML.trim_end());
+            Ok(ExitCode::SUCCESS)
+        }
+        PhiCmd::Admit {
+            contract,
+            device,
+            json,
+        } => {
+            let text = read(&contract)?;
+            let c = Contract::from_toml(&text, &contract.display().to_string())?;
+            let program_path = contract
+                .parent()
+                .unwrap_or_else(|| Path::new("."))
+                .join(&c.program);
+            let program = read_program(&program_path)?;
+            let dev = read_device(&device)?;
+            let t0 = Instant::now();
+            let outcome = xdv_phi::admit(&c, &program, &dev);
+            let admit_s = t0.elapsed().as_secs_f64();
+            match outcome {
+                Ok(a) => {
+                    let envelope: Vec<serde_json::Value> = a
+                        .envelope
+                        .iter()
+                        .map(|f| {
+                            json!({"mode": f.mode, "amplitude_error": f.amplitude_error,
+                                   "phase_error_rad": f.phase_error_rad})
+                        })
+                        .collect();
+                    if json {
+                        say!(
+                            "{}",
+                            json!({
+                                "admitted": true,
+                                "device": dev.name,
+                                "predicted_fidelity": a.prediction.fidelity,
+                                "fidelity_systematic": a.prediction.fidelity_systematic,
+                                "infidelity_random": a.prediction.infidelity_random,
+                                "transmission_db": finite(a.prediction.transmission_db),
+                                "coherence_window_ns": finite(a.coherence_window_ns),
+                                "window_end_ns": a.window_end_ns,
+                                "envelope": envelope,
+                                "timings": {"admit_s": admit_s},
+                            })
+                        );
+                    } else {
+                        say!(
+                            "{}: admitted on {}: predicted fidelity {:.6} (required {}), transmission {:.4} dB (budget −{} dB), window ends {} ns after calibration (coherence window {})",
+                            contract.display(),
+                            dev.name,
+                            a.prediction.fidelity,
+                            c.fidelity_min,
+                            a.prediction.transmission_db,
+                            c.loss_budget_db,
+                            a.window_end_ns,
+                            if a.coherence_window_ns.is_finite() {
+                                format!("{:.0} ns", a.coherence_window_ns)
+                            } else {
+                                "unbounded".into()
+                            }
+                        );
+                    }
+                    Ok(ExitCode::SUCCESS)
+                }
+                Err(r) => {
+                    if json {
+                        say!(
+                            "{}",
+                            json!({
+                                "admitted": false,
+                                "device": dev.name,
+                                "reason": r.kind(),
+                                "message": r.to_string(),
+                                "figures": r.figures(),
+                                "timings": {"admit_s": admit_s},
+                            })
+                        );
+                    } else {
+                        eprintln!("xdv: refused: {}: {r}", contract.display());
+                    }
+                    Ok(ExitCode::from(1))
+                }
+            }
         }
         PhiCmd::Decompose { matrix, json } => {
             let text = read(&matrix)?;

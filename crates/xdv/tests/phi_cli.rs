@@ -137,3 +137,129 @@ fn bad_input_is_a_located_error() {
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("not unitary"));
 }
+
+const DFT4: &str = "modes = 4\ninput = [[1, 0], [0, 0], [0, 0.5], [0, 0]]\n[[op]]\nkind = \"unitary\"\nmodes = [0, 1, 2, 3]\nmatrix = [[[0.5, 0], [0.5, 0], [0.5, 0], [0.5, 0]], [[0.5, 0], [0, 0.5], [-0.5, 0], [0, -0.5]], [[0.5, 0], [-0.5, 0], [0.5, 0], [-0.5, 0]], [[0.5, 0], [0, -0.5], [-0.5, 0], [0, 0.5]]]\n";
+
+fn json_of(out: &Output) -> Value {
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+#[test]
+fn the_example_device_runs_programs_with_noise_deterministically() {
+    let out = xdv(&["phi", "example-device"]);
+    assert!(out.status.success());
+    let dev = file("example-device.toml", &String::from_utf8_lossy(&out.stdout));
+    let p = file("dft4.toml", DFT4);
+    let ideal = json_of(&xdv(&["phi", "run", &p, "--json"]));
+    assert_eq!(ideal["predicted_fidelity"], 1.0);
+    let run = |seed: &str, t: &str| {
+        json_of(&xdv(&[
+            "phi",
+            "run",
+            &p,
+            "--device",
+            &dev,
+            "--seed",
+            seed,
+            "--elapsed-ns",
+            t,
+            "--json",
+        ]))
+    };
+    let a = run("7", "1000000000");
+    let b = run("7", "1000000000");
+    let c = run("8", "1000000000");
+    assert_eq!(
+        a["amplitudes"], b["amplitudes"],
+        "the same seed, the same run"
+    );
+    assert_ne!(
+        a["amplitudes"], c["amplitudes"],
+        "another seed, other errors"
+    );
+    assert_eq!(a["device"], "example-mesh-16");
+    let f = a["predicted_fidelity"].as_f64().unwrap();
+    assert!(f < 1.0 && f > 0.99, "{f}");
+    let t = a["transmission_db"].as_f64().unwrap();
+    assert!(t < 0.0 && t > -3.0, "lossy MZIs: {t}");
+    assert!(a["timings"]["simulate_s"].is_number());
+    // The seed drives only the noise: an ideal device reproduces the ideal run exactly.
+    let perfect = file("perfect.toml", "name = \"perfect\"\nmodes = 4\n");
+    let z = json_of(&xdv(&[
+        "phi", "run", &p, "--device", &perfect, "--seed", "3", "--json",
+    ]));
+    assert_eq!(z["amplitudes"], ideal["amplitudes"]);
+    assert_eq!(z["predicted_fidelity"], 1.0);
+}
+
+#[test]
+fn admit_exits_0_when_admitted_and_1_with_the_reason_when_refused() {
+    let out = xdv(&["phi", "example-device"]);
+    let dev = file("admit-device.toml", &String::from_utf8_lossy(&out.stdout));
+    file("admit-p.toml", DFT4);
+    let contract = |name: &str, fidelity_min: &str, window_ns: &str| {
+        file(
+            name,
+            &format!(
+                "program = \"admit-p.toml\"\nmodes = 4\nwindow_ns = {window_ns}\nfidelity_min = {fidelity_min}\nloss_budget_db = 3.0\ncoherence_tolerance_rad = 0.05\n"
+            ),
+        )
+    };
+    let ok = contract("ok.toml", "0.99", "1000000");
+    let a = json_of(&xdv(&["phi", "admit", &ok, "--device", &dev, "--json"]));
+    assert_eq!(a["admitted"], true);
+    assert!(a["predicted_fidelity"].as_f64().unwrap() >= 0.99);
+    assert_eq!(a["window_end_ns"], 1_010_000);
+
+    let strict = contract("strict.toml", "0.999999", "1000000");
+    let out = xdv(&["phi", "admit", &strict, "--device", &dev, "--json"]);
+    assert_eq!(out.status.code(), Some(1));
+    let r: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(r["admitted"], false);
+    assert_eq!(r["reason"], "FidelityBelowMinimum");
+    assert_eq!(r["figures"]["required"], 0.999999);
+    assert!(r["figures"]["predicted"].as_f64().unwrap() < 0.999999);
+    let out = xdv(&["phi", "admit", &strict, "--device", &dev]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("below the required"));
+
+    // The example device grants windows up to 1 s.
+    let long = contract("long.toml", "0.5", "2000000000");
+    let out = xdv(&["phi", "admit", &long, "--device", &dev, "--json"]);
+    assert_eq!(out.status.code(), Some(1));
+    let r: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(r["reason"], "WindowAboveDeviceLimit");
+}
+
+#[test]
+fn bad_device_and_contract_files_are_located_errors() {
+    let p = file("ok-prog.toml", DFT4);
+    let dev = file(
+        "bad-device.toml",
+        "name = \"d\"\nmodes = 4\ndac_bits = 99\n",
+    );
+    let out = xdv(&["phi", "run", &p, "--device", &dev]);
+    assert_eq!(out.status.code(), Some(2));
+    let e = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        e.contains("bad-device.toml:3:12") && e.contains("dac_bits"),
+        "{e}"
+    );
+    let good = file("good-device.toml", "name = \"d\"\nmodes = 4\n");
+    let c = file(
+        "bad-contract.toml",
+        "program = \"ok-prog.toml\"\nmodes = 4\nwindow_ns = 10\nfidelity_min = 2\nloss_budget_db = 1\ncoherence_tolerance_rad = 0.1\n",
+    );
+    let out = xdv(&["phi", "admit", &c, "--device", &good]);
+    assert_eq!(out.status.code(), Some(2));
+    let e = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        e.contains("bad-contract.toml:4:16") && e.contains("fidelity_min"),
+        "{e}"
+    );
+}
