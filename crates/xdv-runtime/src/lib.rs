@@ -2,6 +2,7 @@
 //! providers behind the Domain Abstraction Layer, driven by the deterministic orchestration core,
 //! with a durable trace that a crashed run resumes from.
 //!
+//! - [`files`]: reading the files a manifest names (the run loop reads none itself);
 //! - [`manifest`]: the VHM manifest (TOML), parsed and validated with `file:line:column` errors;
 //! - [`provider`]: the Domain Abstraction Layer — the provider trait, typed capability queries and
 //!   the embedded Q and Φ providers;
@@ -9,6 +10,7 @@
 //!   in logical order, fault containment, resume from a stored trace;
 //! - [`store`]: the durable state directory (redb).
 
+pub mod files;
 pub mod manifest;
 pub mod provider;
 pub mod run;

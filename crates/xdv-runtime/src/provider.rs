@@ -197,6 +197,15 @@ pub struct PhiJob {
     pub channels: u32,
     /// Seed of every random choice.
     pub seed: u64,
+    /// The coherence window the job runs in, ns: the mesh is reconfigured at its start, so this
+    /// is the drift time the contract is checked for.
+    pub window_ns: u64,
+    /// The VHM's transform execution contract: least predicted fidelity accepted.
+    pub min_fidelity: f64,
+    /// Most predicted loss accepted, dB.
+    pub loss_budget_db: f64,
+    /// Phase-error tolerance that bounds the coherence window, rad.
+    pub tolerance_rad: f64,
 }
 
 /// One job for a provider.
@@ -225,6 +234,10 @@ pub enum ProviderError {
         /// Its domain.
         domain: Domain,
     },
+    /// The device model predicts that the job would break the VHM's transform execution
+    /// contract (fidelity, loss or coherence); the reason carries the predicted figures.
+    #[error("contract refused: {0}")]
+    Refused(String),
     /// The provider failed (a device error, or an injected fault in tests).
     #[error("provider {provider} failed: {message}")]
     Failed {
@@ -243,6 +256,7 @@ impl ProviderError {
             ProviderError::Fit(_) => 2,
             ProviderError::WrongDomain { .. } => 3,
             ProviderError::Failed { .. } => 4,
+            ProviderError::Refused(_) => 5,
         }
     }
 }
@@ -428,20 +442,30 @@ pub fn run_q(job: &QJob, device: Option<&xdv_q::device::Device>) -> Result<Value
 // ----- the embedded Φ provider -----------------------------------------------------------------
 
 /// XDV's coherent mesh simulator as a Φ provider: each tenant's program runs on its own field
-/// buffer of its region's size.
+/// buffer of its region's size, on the mesh's device model (loss, splitter imbalance, phase
+/// calibration, DAC, crosstalk, drift, linewidth; ideal when the machine names no device).
 pub struct EmbeddedPhi {
     name: String,
     modes: u32,
     channels: u32,
+    device: xdv_phi::PhiDevice,
 }
 
 impl EmbeddedPhi {
-    /// A mesh of `modes` spatial modes and `channels` wavelength channels.
-    pub fn new(name: &str, modes: u32, channels: u32) -> EmbeddedPhi {
+    /// A mesh of `modes` spatial modes and `channels` wavelength channels, ideal or with a device
+    /// model.
+    pub fn new(
+        name: &str,
+        modes: u32,
+        channels: u32,
+        device: Option<xdv_phi::PhiDevice>,
+    ) -> EmbeddedPhi {
         EmbeddedPhi {
             name: name.to_string(),
             modes,
             channels,
+            device: device
+                .unwrap_or_else(|| xdv_phi::PhiDevice::ideal(modes as usize, channels as usize)),
         }
     }
 }
@@ -456,10 +480,21 @@ impl Provider for EmbeddedPhi {
     }
 
     fn query(&self, q: Query) -> Answer {
+        let d = &self.device;
+        let ideal = d.is_ideal();
         match q {
             Query::Modes => Answer::Value(Capability::Count(self.modes)),
             Query::Channels => Answer::Value(Capability::Count(self.channels)),
-            // The ideal mesh: no loss, exact phases, no drift; reconfiguration is not modelled.
+            // An ideal mesh has no model of these to report.
+            _ if ideal => Answer::Unsupported,
+            Query::Loss => Answer::Value(Capability::LossDb(d.mzi_loss_db)),
+            Query::PhasePrecision => Answer::Value(Capability::Radians(d.dac_lsb_rad())),
+            Query::ReconfigurationTime => {
+                Answer::Value(Capability::DurationNs(d.reconfiguration_time_ns))
+            }
+            Query::PhaseDrift => Answer::Value(Capability::RadiansPerSqrtSecond(
+                d.phase_drift_rad_per_sqrt_s,
+            )),
             _ => Answer::Unsupported,
         }
     }
@@ -471,12 +506,15 @@ impl Provider for EmbeddedPhi {
                 domain: Domain::Phi,
             });
         };
-        run_phi(job)
+        run_phi(job, &self.device)
     }
 }
 
-/// Runs a Φ job on the ideal mesh; the result is `xdv phi run --json`'s document.
-pub fn run_phi(job: &PhiJob) -> Result<Value, ProviderError> {
+/// Runs a Φ job on a device: admission of the VHM's transform execution contract first (the
+/// predicted fidelity and loss at the window's end against its minimum and budget), then the
+/// noisy mesh MZI by MZI. The result is `xdv phi run --json`'s document plus the admission's
+/// figures.
+pub fn run_phi(job: &PhiJob, device: &xdv_phi::PhiDevice) -> Result<Value, ProviderError> {
     use xdv_phi::{Program, C64};
     let mut p = if job.origin.ends_with(".json") {
         Program::from_json(&job.source, &job.origin)
@@ -511,6 +549,29 @@ pub fn run_phi(job: &PhiJob) -> Result<Value, ProviderError> {
         }
         p.input = vec![input];
     }
-    let r = xdv_phi::run(&p, job.seed).map_err(|e| ProviderError::Input(e.to_string()))?;
-    Ok(r.to_json())
+    let contract = xdv_phi::Contract {
+        program: job.origin.clone(),
+        modes: p.modes,
+        channels: p.channels,
+        window_ns: job.window_ns,
+        fidelity_min: job.min_fidelity,
+        loss_budget_db: job.loss_budget_db,
+        coherence_tolerance_rad: job.tolerance_rad,
+        envelope: None,
+    };
+    let admission = xdv_phi::admit(&contract, &p, device)
+        .map_err(|r| ProviderError::Refused(format!("{}: {r}", job.origin)))?;
+    let r = xdv_phi::run_on_device(&p, device, job.seed, job.window_ns)
+        .map_err(|e| ProviderError::Input(e.to_string()))?;
+    let mut doc = r.to_json();
+    doc["admission"] = json!({
+        "predicted_fidelity": admission.prediction.fidelity,
+        "predicted_transmission_db": admission.prediction.transmission_db,
+        "coherence_window_ns": if admission.coherence_window_ns.is_finite() {
+            json!(admission.coherence_window_ns)
+        } else {
+            Value::Null
+        },
+    });
+    Ok(doc)
 }

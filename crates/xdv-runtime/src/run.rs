@@ -385,18 +385,53 @@ impl<'a> Runner<'a> {
                 None,
             )));
         }
-        let phi: Vec<Box<dyn Provider>> = genesis
-            .machine
-            .phi
-            .iter()
-            .map(|c| {
-                Box::new(EmbeddedPhi::new(
-                    &c.provider,
-                    c.modes,
-                    c.wavelength_channels,
-                )) as Box<dyn Provider>
-            })
-            .collect();
+        for cap in &genesis.machine.q {
+            if let Some(d) = &cap.device {
+                return Err(RunError::Unsupported {
+                    key: format!("machine: q provider {:?}: device", cap.provider),
+                    message: format!("device {d:?}: Q device models (noise, native gates on a partition of the coupling map) are not wired into `xdv run` yet; the embedded Q provider is ideal"),
+                    hint: "remove the Q provider's `device` key, or run the circuit with `xdv q run --device`".into(),
+                });
+            }
+        }
+        let mut phi: Vec<Box<dyn Provider>> = Vec::new();
+        for c in &genesis.machine.phi {
+            let device = match &c.device {
+                None => None,
+                Some(path) => {
+                    let key = format!("machine: phi provider {:?}: device", c.provider);
+                    let bytes = files.get(path).ok_or_else(|| RunError::MissingFile {
+                        key: key.clone(),
+                        path: path.clone(),
+                    })?;
+                    let text = String::from_utf8_lossy(bytes);
+                    let d = xdv_phi::PhiDevice::from_toml(&text, path).map_err(|e| {
+                        RunError::Unsupported {
+                            key: key.clone(),
+                            message: e.to_string(),
+                            hint: "fix the device description (see docs/phi.md)".into(),
+                        }
+                    })?;
+                    if d.modes != c.modes as usize || d.channels != c.wavelength_channels as usize {
+                        return Err(RunError::Unsupported {
+                            key,
+                            message: format!(
+                                "device {path:?} describes {} modes × {} channels but the machine gives the mesh {} × {}",
+                                d.modes, d.channels, c.modes, c.wavelength_channels
+                            ),
+                            hint: "make the machine's modes and wavelength_channels equal the device's".into(),
+                        });
+                    }
+                    Some(d)
+                }
+            };
+            phi.push(Box::new(EmbeddedPhi::new(
+                &c.provider,
+                c.modes,
+                c.wavelength_channels,
+                device,
+            )));
+        }
         let trace = TraceWriter::new(Vec::new(), &genesis, DIGEST_INTERVAL)?;
         Ok(Runner {
             manifest,
@@ -767,6 +802,7 @@ impl<'a> Runner<'a> {
             ) => {
                 // Modes lent to nested VHMs are not the job's to use.
                 let lent: u32 = excluded.iter().map(|r| r.modes).sum();
+                let decl = v.decl.phi.as_ref()?;
                 JobRequest::Phi(PhiJob {
                     source: text(&program.value),
                     origin: program.value.clone(),
@@ -774,6 +810,10 @@ impl<'a> Runner<'a> {
                     modes: region.modes.saturating_sub(lent),
                     channels: region.channels,
                     seed,
+                    window_ns: PHI_JOB_NS,
+                    min_fidelity: decl.min_fidelity,
+                    loss_budget_db: decl.loss_budget_db,
+                    tolerance_rad: decl.tolerance_rad,
                 })
             }
             _ => return None,

@@ -6,7 +6,6 @@ use serde_json::Value;
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 use xdv_core::Machine;
-use xdv_runtime::manifest::StepDecl;
 use xdv_runtime::provider::{Answer, Capability, EmbeddedPhi, EmbeddedQ, Provider, Query};
 use xdv_runtime::run::{InjectFault, NoSink};
 use xdv_runtime::{run, Manifest, Options, Resume, RunError, RunReport, Sink, VhmStatus};
@@ -22,27 +21,8 @@ fn load(dir: &str, text: Option<&str>) -> (Manifest, BTreeMap<String, Vec<u8>>, 
         None => std::fs::read_to_string(base.join("run.toml")).expect("example manifest"),
     };
     let m = Manifest::from_toml(&text, "run.toml").expect("manifest parses");
-    let mut files = BTreeMap::new();
-    for v in m.all_vhms() {
-        for s in &v.steps {
-            let p = match s {
-                StepDecl::Q { circuit, .. } => circuit,
-                StepDecl::Phi { program } => program,
-                StepDecl::K { guest, .. } => guest,
-            };
-            files.insert(
-                p.value.clone(),
-                std::fs::read(base.join(&p.value)).expect("file"),
-            );
-        }
-    }
-    let machine = match &m.machine {
-        None => Machine::default_machine(),
-        Some(p) => {
-            let text = std::fs::read_to_string(base.join(&p.value)).expect("machine file");
-            Machine::from_toml(&text, &p.value).expect("machine parses")
-        }
-    };
+    let files = xdv_runtime::files::load(&m, &base).expect("files load");
+    let machine = xdv_runtime::files::machine(&m, &files).expect("machine");
     (m, files, machine)
 }
 
@@ -171,13 +151,19 @@ fn three_tenants_finish_with_correct_and_isolated_results() {
         counts.keys().all(|k| k == "000" || k == "111"),
         "{counts:?}"
     );
+    // carol's mesh has a device model (0.1 dB per MZI, coupler and phase errors): the split is
+    // even to within its errors, and the power out is what the reported transmission says.
     let carol = vhm(&r, "carol");
-    for x in carol.results[0]["intensities"]
-        .as_array()
-        .expect("intensities")
-    {
-        assert!((x.as_f64().expect("number") - 0.25).abs() < 1e-12);
+    let out = &carol.results[0];
+    let mut total = 0.0;
+    for x in out["intensities"].as_array().expect("intensities") {
+        let x = x.as_f64().expect("number");
+        assert!((x - 0.25).abs() < 0.02, "{out}");
+        total += x;
     }
+    let t = out["transmission_db"].as_f64().expect("transmission");
+    assert!((total - 10f64.powf(t / 10.0)).abs() < 1e-12, "{out}");
+    assert!(t < 0.0 && t > -1.0, "two MZIs deep at 0.1 dB each: {t}");
     // Isolation: a tenant's results do not depend on who else runs (the seeds derive from its
     // path, its state vector and field buffer are its own).
     let text = std::fs::read_to_string(examples().join("three-tenants/run.toml")).expect("read");
@@ -376,11 +362,61 @@ fn providers_answer_capabilities_or_say_unsupported() {
     );
     assert_eq!(q.query(Query::GateErrors), Answer::Unsupported);
     assert_eq!(q.query(Query::Modes), Answer::Unsupported);
-    let p = EmbeddedPhi::new("m", 16, 2);
+    let p = EmbeddedPhi::new("m", 16, 2, None);
     assert_eq!(
         p.query(Query::Channels),
         Answer::Value(Capability::Count(2))
     );
     assert_eq!(p.query(Query::Loss), Answer::Unsupported);
+    assert_eq!(p.query(Query::Qubits), Answer::Unsupported);
+}
+
+#[test]
+fn a_transform_the_device_cannot_deliver_is_refused_and_faults_only_its_vhm() {
+    // carol asks for a fidelity the mesh's noise model cannot reach; the others run on.
+    let text = std::fs::read_to_string(examples().join("three-tenants/run.toml")).expect("read");
+    let strict = text.replace(
+        "[vhm.phi]\nmodes = 4\ncoherence_window_ns = 30000\n",
+        "[vhm.phi]\nmodes = 4\ncoherence_window_ns = 30000\nmin_fidelity = 0.9999999\n",
+    );
+    assert_ne!(strict, text, "carol's [vhm.phi] table not found");
+    let (m, files, machine) = load("three-tenants", Some(&strict));
+    let r = run(
+        &m,
+        &files,
+        machine,
+        &Options::default(),
+        Resume::default(),
+        &mut NoSink,
+    )
+    .expect("runs");
+    let carol = vhm(&r, "carol");
+    assert!(
+        matches!(&carol.status, VhmStatus::Faulted(m) if m.contains("contract refused") && m.contains("fidelity")),
+        "{:?}",
+        carol.status
+    );
+    assert!(carol.results.is_empty());
+    for other in ["alice", "alice/worker", "bob"] {
+        assert_eq!(vhm(&r, other).status, VhmStatus::Finished, "{other}");
+    }
+    // The admitted jobs report the device model's prediction.
+    let a = &vhm(&r, "alice").results[1]["admission"];
+    let f = a["predicted_fidelity"].as_f64().expect("fidelity");
+    assert!(f > 0.99 && f < 1.0, "{a}");
+}
+
+#[test]
+fn a_phi_provider_with_a_device_reports_its_model() {
+    let d = xdv_phi::PhiDevice::example();
+    let p = EmbeddedPhi::new("m", d.modes as u32, d.channels as u32, Some(d.clone()));
+    assert_eq!(
+        p.query(Query::Loss),
+        Answer::Value(Capability::LossDb(d.mzi_loss_db))
+    );
+    assert_eq!(
+        p.query(Query::ReconfigurationTime),
+        Answer::Value(Capability::DurationNs(d.reconfiguration_time_ns))
+    );
     assert_eq!(p.query(Query::Qubits), Answer::Unsupported);
 }

@@ -10,19 +10,13 @@
 use anyhow::{bail, Context, Result};
 use clap::Args;
 use serde_json::json;
-use std::collections::BTreeMap;
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Instant;
-use xdv_core::Machine;
-use xdv_runtime::manifest::StepDecl;
 use xdv_runtime::run::{InjectFault, Options, Resume, Sink, VhmStatus};
 use xdv_runtime::store::Store;
 use xdv_runtime::Manifest;
-
-/// Largest file a manifest may name, bytes.
-const FILE_BYTES_MAX: u64 = 64 << 20;
 
 /// `xdv run`'s arguments.
 #[derive(Args)]
@@ -95,45 +89,6 @@ fn progress(on: bool, commits: &mut u64) {
     }
 }
 
-fn read_file(base: &Path, rel: &str) -> Result<Vec<u8>> {
-    let p = base.join(rel);
-    let meta = std::fs::metadata(&p).with_context(|| format!("cannot read {}", p.display()))?;
-    if meta.len() > FILE_BYTES_MAX {
-        bail!(
-            "{}: {} bytes is more than a manifest's file may have ({FILE_BYTES_MAX})",
-            p.display(),
-            meta.len()
-        );
-    }
-    std::fs::read(&p).with_context(|| format!("cannot read {}", p.display()))
-}
-
-/// Every file the manifest names, keyed as written.
-fn manifest_files(m: &Manifest, base: &Path) -> Result<BTreeMap<String, Vec<u8>>> {
-    let mut files = BTreeMap::new();
-    if let Some(mach) = &m.machine {
-        files.insert(mach.value.clone(), read_file(base, &mach.value)?);
-    }
-    for v in m.all_vhms() {
-        if let Some(g) = v.k.as_ref().and_then(|k| k.guest.as_ref()) {
-            files.insert(g.value.clone(), read_file(base, &g.value)?);
-        }
-        for s in &v.steps {
-            let p = match s {
-                StepDecl::K { guest, .. } => guest,
-                StepDecl::Q { circuit, .. } => circuit,
-                StepDecl::Phi { program } => program,
-            };
-            if !files.contains_key(&p.value) {
-                let bytes = read_file(base, &p.value)
-                    .with_context(|| format!("{}:{}:{}: {}", m.name, p.line, p.column, p.key))?;
-                files.insert(p.value.clone(), bytes);
-            }
-        }
-    }
-    Ok(files)
-}
-
 /// Runs `xdv run`.
 pub fn run(a: RunArgs) -> Result<ExitCode> {
     let origin = a.manifest.display().to_string();
@@ -171,7 +126,7 @@ pub fn run(a: RunArgs) -> Result<ExitCode> {
                 }
                 None => {
                     let m = Manifest::from_toml(&text, &origin)?;
-                    let files = manifest_files(&m, &base)?;
+                    let files = xdv_runtime::files::load(&m, &base)?;
                     store.put_meta("manifest", text.as_bytes())?;
                     for (k, v) in &files {
                         store.put_file(k, v)?;
@@ -181,7 +136,7 @@ pub fn run(a: RunArgs) -> Result<ExitCode> {
                 }
             };
             let m = Manifest::from_toml(&text, &origin)?;
-            let machine = machine_of(&m, &files)?;
+            let machine = xdv_runtime::files::machine(&m, &files).map_err(anyhow::Error::msg)?;
             let resume = Resume {
                 trace: loaded.trace.clone(),
                 results: loaded.results.clone(),
@@ -198,8 +153,8 @@ pub fn run(a: RunArgs) -> Result<ExitCode> {
         }
         None => {
             let m = Manifest::from_toml(&text, &origin)?;
-            let files = manifest_files(&m, &base)?;
-            let machine = machine_of(&m, &files)?;
+            let files = xdv_runtime::files::load(&m, &base)?;
+            let machine = xdv_runtime::files::machine(&m, &files).map_err(anyhow::Error::msg)?;
             let mut sink = MemSink {
                 trace: Vec::new(),
                 progress: show_progress,
@@ -299,20 +254,6 @@ pub fn run(a: RunArgs) -> Result<ExitCode> {
     } else {
         ExitCode::from(1)
     })
-}
-
-fn machine_of(m: &Manifest, files: &BTreeMap<String, Vec<u8>>) -> Result<Machine> {
-    match &m.machine {
-        None => Ok(Machine::default_machine()),
-        Some(p) => {
-            let bytes = files
-                .get(&p.value)
-                .with_context(|| format!("machine {:?} was not loaded", p.value))?;
-            let text =
-                std::str::from_utf8(bytes).with_context(|| format!("{}: not UTF-8", p.value))?;
-            Ok(Machine::from_toml(text, &p.value)?)
-        }
-    }
 }
 
 /// One line about a step's result.
