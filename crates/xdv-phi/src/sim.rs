@@ -4,8 +4,8 @@
 //! program's mesh element by element, MZI by MZI (where a noise model will act per element); the
 //! fast path builds the program's transfer matrix once and multiplies each channel's field by it.
 //!
-//! The device is ideal for now: no noise model yet, so `predicted_fidelity` is 1.0 by definition
-//! and `seed` is accepted (for a stable signature) but unused.
+//! The device is ideal for now: no noise model yet, so `predicted_fidelity` is 1.0 by definition;
+//! `seed` drives only the detection at the end (`crate::detect`).
 
 use crate::program::Program;
 use crate::{PhiError, C64};
@@ -41,6 +41,10 @@ pub struct RunResult {
     /// The predicted fidelity of the device's transform to the ideal one: 1.0 (ideal device; the
     /// noise model is not built yet).
     pub predicted_fidelity: f64,
+    /// The program's detection of the output field (`crate::detect`), drawn from the seed.
+    pub detection: crate::detect::Detection,
+    /// The program's optical path delay and `matvec` scales.
+    pub report: crate::program::ProgramReport,
 }
 
 impl RunResult {
@@ -71,31 +75,39 @@ impl RunResult {
                 serde_json::Value::Array(ints),
             )
         };
-        serde_json::json!({
+        let mut doc = serde_json::json!({
             "modes": self.modes,
             "channels": self.channels,
             "amplitudes": amplitudes,
             "intensities": intensities,
             "transmission_db": if self.transmission_db.is_finite() { serde_json::json!(self.transmission_db) } else { serde_json::Value::Null },
             "predicted_fidelity": self.predicted_fidelity,
-        })
+        });
+        doc["detection"] = self.detection.to_json();
+        doc["optical_delay_ps"] = serde_json::json!(self.report.optical_delay_ps);
+        doc["matvec"] = self.report.to_json()["matvec"].take();
+        doc
     }
 }
 
-/// Runs a program on the reference path (element by element). `seed` is for the noise model to
-/// come and is unused on the ideal device.
+/// Runs a program on the reference path (element by element). `seed` drives the detection's
+/// noise (the ideal device itself draws nothing).
 pub fn run(program: &Program, seed: u64) -> Result<RunResult, PhiError> {
     run_with(program, seed, Path::Reference)
 }
 
 /// Runs a program on the given path.
-pub fn run_with(program: &Program, _seed: u64, path: Path) -> Result<RunResult, PhiError> {
+pub fn run_with(program: &Program, seed: u64, path: Path) -> Result<RunResult, PhiError> {
     let mesh = program.mesh();
     let amplitudes: Vec<Vec<C64>> = match path {
         Path::Reference => {
             let mut out = program.input.clone();
-            for field in &mut out {
-                mesh.apply(field)?;
+            for (w, field) in out.iter_mut().enumerate() {
+                if program.is_channel_independent() {
+                    mesh.apply(field)?;
+                } else {
+                    program.mesh_for_channel(w).apply(field)?;
+                }
             }
             out
         }
@@ -109,7 +121,12 @@ pub fn run_with(program: &Program, _seed: u64, path: Path) -> Result<RunResult, 
                 });
             }
             let t = mesh.transfer_matrix();
-            program.input.iter().map(|field| t.apply(field)).collect()
+            (program.input.iter().enumerate())
+                .map(|(w, field)| match program.is_channel_independent() {
+                    true => t.apply(field),
+                    false => program.mesh_for_channel(w).transfer_matrix().apply(field),
+                })
+                .collect()
         }
     };
     let intensities: Vec<Vec<f64>> = amplitudes
@@ -118,6 +135,7 @@ pub fn run_with(program: &Program, _seed: u64, path: Path) -> Result<RunResult, 
         .collect();
     let p_in: f64 = program.input.iter().flatten().map(|a| a.norm_sqr()).sum();
     let p_out: f64 = intensities.iter().flatten().sum();
+    let detection = crate::detect::detect(&program.detect, &amplitudes, seed)?;
     Ok(RunResult {
         modes: program.modes,
         channels: program.channels,
@@ -125,5 +143,7 @@ pub fn run_with(program: &Program, _seed: u64, path: Path) -> Result<RunResult, 
         intensities,
         transmission_db: 10.0 * (p_out / p_in).log10(),
         predicted_fidelity: 1.0,
+        detection,
+        report: program.report(),
     })
 }
