@@ -566,7 +566,8 @@ fn modes(c: &mut Cursor<'_>) -> Result<Vec<(usize, usize)>, BbError> {
 struct Statement {
     name: String,
     col: usize,
-    args: Vec<(Option<String>, Arg)>,
+    /// (keyword, column of the argument's start, value).
+    args: Vec<(Option<String>, usize, Arg)>,
     modes: Vec<(usize, usize)>,
 }
 
@@ -609,8 +610,7 @@ fn statement(c: &mut Cursor<'_>, scope: &Scope) -> Result<Statement, BbError> {
                 }
                 _ => Arg::Value(expr(c, scope, 0)?, vcol),
             };
-            let _ = acol;
-            args.push((key, arg));
+            args.push((key, acol, arg));
             if c.eat(",") {
                 continue;
             }
@@ -645,7 +645,7 @@ fn params(st: &Statement, line: usize, names: &[(&str, Option<f64>)]) -> Result<
     let mut vals: Vec<Option<f64>> = names.iter().map(|(_, d)| *d).collect();
     let mut positional = 0usize;
     let mut seen_key = false;
-    for (key, arg) in &st.args {
+    for (key, kcol, arg) in &st.args {
         let (v, col) = match arg {
             Arg::Value(v, col) => (*v, *col),
             Arg::Array(n, col) => {
@@ -677,10 +677,10 @@ fn params(st: &Statement, line: usize, names: &[(&str, Option<f64>)]) -> Result<
                 match names.iter().position(|(n, _)| n == k) {
                     Some(i) => i,
                     None if k == "select" => {
-                        return Err(err(line, col, st.name.clone(), "post-selection (`select=`) conditions a quantum state on a measurement outcome", "remove select: XDV's detection samples the coherent field"))
+                        return Err(err(line, *kcol, st.name.clone(), "post-selection (`select=`) conditions a quantum state on a measurement outcome", "remove select: XDV's detection samples the coherent field"))
                     }
                     None => {
-                        return Err(err(line, col, st.name.clone(), format!("`{}` has no parameter `{k}`", st.name), format!("its parameters are {}", names.iter().map(|(n, _)| *n).collect::<Vec<_>>().join(", "))))
+                        return Err(err(line, *kcol, st.name.clone(), format!("`{}` has no parameter `{k}`", st.name), format!("its parameters are {}", names.iter().map(|(n, _)| *n).collect::<Vec<_>>().join(", "))))
                     }
                 }
             }
@@ -1382,8 +1382,8 @@ fn convert(
         "Interferometer" => {
             let (array, acol) =
                 match st.args.as_slice() {
-                    [(None | Some(_), Arg::Array(n, col))] => (n.clone(), *col),
-                    [(_, Arg::Value(_, col))] => return Err(err(
+                    [(_, _, Arg::Array(n, col))] => (n.clone(), *col),
+                    [(_, _, Arg::Value(_, col))] => return Err(err(
                         line,
                         *col,
                         name,
