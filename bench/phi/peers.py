@@ -23,9 +23,11 @@ def main():
 
             f = lambda: rectangular(u)
         elif peer == "piquasso":
+            import piquasso as pq
             from piquasso.decompositions.clements import clements
 
-            f = lambda: clements(u)
+            connector = pq.NumpyConnector()
+            f = lambda: clements(u, connector)
         elif peer == "interferometer":
             import interferometer as itf
 
