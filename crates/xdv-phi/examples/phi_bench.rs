@@ -15,7 +15,12 @@ use xdv_phi::{decompose, Matrix, C64};
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let args: Vec<String> = std::env::args().skip(1).collect();
-    match args.iter().map(String::as_str).collect::<Vec<_>>().as_slice() {
+    match args
+        .iter()
+        .map(String::as_str)
+        .collect::<Vec<_>>()
+        .as_slice()
+    {
         ["write", n, seed, file] => {
             let u = haar_unitary(n.parse()?, seed.parse()?);
             std::fs::write(file, u.to_json().to_string())?;
