@@ -43,7 +43,7 @@ pub enum PhiError {
     #[error(
         "the matrix is not unitary: max |U†U − I| = {deviation:.3e} exceeds the tolerance \
          {tolerance:.1e}; give a unitary (entries to full double precision), or use `matvec` for \
-         a general matrix once it is supported"
+         a general matrix"
     )]
     NotUnitary {
         /// max over entries of |U†U − I|.

@@ -1,8 +1,11 @@
-//! The Φ program format, in TOML or JSON (one schema, read through serde in both cases).
+//! The Φ program format, in TOML or JSON (one schema, read through serde in both cases), and
+//! [`Program::from_path`], which also reads Strawberry Fields' Blackbird (`.xbb`, see
+//! [`crate::blackbird`]).
 //!
 //! ```toml
 //! modes = 4                 # spatial modes, 1 ..= 4096
 //! channels = 1              # wavelength channels, 1 ..= 64 (default 1)
+//! wavelengths_nm = [1550.0] # one per channel (default: the ITU 100 GHz grid from 193.1 THz)
 //! input = [[1, 0], [0, 0], [0, 0], [0, 0]]   # one [re, im] amplitude per mode
 //!
 //! [[op]]
@@ -16,20 +19,36 @@
 //! modes = [1, 2]
 //! matrix = [[[0, 0], [1, 0]], [[1, 0], [0, 0]]]
 //!
+//! [[op]]
+//! kind = "delay"            # e^{−i·2π·c₀·τ/λ_w} on mode 3 in channel w
+//! mode = 3
+//! delay_ps = 1.5
+//!
+//! [[op]]
+//! kind = "matvec"           # any M × N matrix via the SVD (here 2 × 1 on modes 2, 3)
+//! modes = [2, 3]
+//! matrix = [[[0.5, 0]], [[0, 0.5]]]
+//!
 //! [detect]
-//! kind = "intensity"
+//! kind = "intensity"        # or "homodyne" with lo_phase
+//! shot_noise = true
+//! shots = 10
 //! ```
 //!
-//! With `channels > 1`, `input` holds one such array per channel. Operations act identically on
-//! every channel (the model is wavelength-independent for now). `docs/phi.md` lists every key,
+//! With `channels > 1`, `input` holds one such array per channel. Every operation but `delay`
+//! acts identically on every channel; a delay's phase depends on the channel's wavelength, so
+//! the mesh is built per channel ([`Program::mesh_for_channel`]). `docs/phi.md` lists every key,
 //! its units and limits. Unknown keys are refused. Every error names `file:line:column` and the
 //! key path (`op[2].modes`), with a hint.
 
 use serde::Deserialize;
 
 use crate::clements::{decompose, Decomposition};
+pub use crate::detect::Detect;
+use crate::detect::{Adc, HomodyneDetect, IntensityDetect};
 use crate::mesh::{Element, Mesh};
 use crate::mzi::Mzi;
+use crate::svd::MatVec;
 use crate::{Matrix, PhiError, C64};
 
 /// Largest program file, in bytes.
@@ -50,6 +69,39 @@ pub const AMPLITUDE_ABS_MAX: f64 = 1e100;
 pub const ANGLE_ABS_MAX_RAD: f64 = 1e6;
 /// Largest attenuation, in dB.
 pub const ATTENUATION_DB_MAX: f64 = 300.0;
+/// Largest single delay, in picoseconds (1 µs, about 200 m of fibre). The delay's phase is
+/// computed from c₀·τ/λ in cycles; at this limit a double's rounding is ~1e−7 rad.
+pub const DELAY_PS_MAX: f64 = 1e6;
+/// Shortest channel wavelength, in nanometres.
+pub const WAVELENGTH_NM_MIN: f64 = 100.0;
+/// Longest channel wavelength, in nanometres.
+pub const WAVELENGTH_NM_MAX: f64 = 100_000.0;
+/// The speed of light in vacuum, m/s (exact, SI).
+pub const SPEED_OF_LIGHT_M_PER_S: f64 = 299_792_458.0;
+/// The first frequency of the default channel grid, in THz (ITU-T G.694.1 anchor).
+pub const GRID_ANCHOR_THZ: f64 = 193.1;
+/// The spacing of the default channel grid, in THz (100 GHz).
+pub const GRID_SPACING_THZ: f64 = 0.1;
+/// Largest `hbar` of homodyne detection.
+pub const HBAR_MAX: f64 = 1e6;
+/// Largest `full_scale` of an ADC, in photons per window.
+pub const FULL_SCALE_PHOTONS_MAX: f64 = 1e200;
+
+/// The wavelength of channel `w` on the default grid, in nm: `c₀ / (193.1 THz + w · 0.1 THz)`.
+pub fn grid_wavelength_nm(w: usize) -> f64 {
+    SPEED_OF_LIGHT_M_PER_S / ((GRID_ANCHOR_THZ + GRID_SPACING_THZ * w as f64) * 1e12) * 1e9
+}
+
+/// The phase in radians, in (−2π, 0], that a delay of `delay_ps` gives coherent light of
+/// wavelength `wavelength_nm`: `−2π · frac(c₀·τ/λ)`. XDV writes a field's time dependence as
+/// `e^{+iωt}`, so a delay τ (E(t) → E(t − τ)) multiplies the amplitude by `e^{−iωτ}` with
+/// `ω = 2πc₀/λ`: a delay is the phase `phase` φ = −ωτ (mod 2π), a phase lag. The fractional
+/// cycles are taken before multiplying by 2π so that long delays keep their precision.
+pub fn delay_phase(delay_ps: f64, wavelength_nm: f64) -> f64 {
+    // c₀ τ / λ with τ in ps and λ in nm: 299 792 458 · 1e−12 / 1e−9 = 299 792.458.
+    let cycles = SPEED_OF_LIGHT_M_PER_S * 1e-3 * delay_ps / wavelength_nm;
+    -2.0 * std::f64::consts::PI * (cycles - cycles.floor())
+}
 
 /// A checked Φ program.
 #[derive(Clone, Debug, PartialEq)]
@@ -58,6 +110,8 @@ pub struct Program {
     pub modes: usize,
     /// Wavelength channels W.
     pub channels: usize,
+    /// The wavelength of each channel, in nm.
+    pub wavelengths_nm: Vec<f64>,
     /// The input field: `input[w][m]` is the amplitude of mode m in channel w.
     pub input: Vec<Vec<C64>>,
     /// The operations, in order.
@@ -102,14 +156,63 @@ pub enum Op {
         /// Its Clements decomposition (on modes `0..n`, shifted by `first_mode` when applied).
         decomposition: Decomposition,
     },
+    /// A delay τ on one mode: `a_mode ← e^{−i·2π·c₀·τ/λ_w} a_mode` in channel w (see
+    /// [`delay_phase`]); τ counts toward the program's optical path delay.
+    Delay {
+        /// The mode.
+        mode: usize,
+        /// τ in picoseconds, ≥ 0.
+        delay_ps: f64,
+    },
+    /// Any M × N matrix `A` on the contiguous modes `first_mode .. first_mode + max(M, N)`,
+    /// through its SVD: the output on the first M modes is `A·x / s` (see [`crate::svd`]).
+    Matvec {
+        /// The lowest of its modes.
+        first_mode: usize,
+        /// The compiled matrix (meshes for U and V†, attenuators, the scale s).
+        matvec: MatVec,
+    },
 }
 
-/// The detection at the end of a program.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
-pub enum Detect {
-    /// Noise-free intensities |a|² per mode and channel.
-    #[default]
-    Intensity,
+/// What a program reports about itself besides its output field.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ProgramReport {
+    /// The sum of all `delay` operations, in picoseconds: the program's optical path budget.
+    pub optical_delay_ps: f64,
+    /// One entry per `matvec`, in program order.
+    pub matvec: Vec<MatvecReport>,
+}
+
+/// The figures of one `matvec` operation.
+#[derive(Clone, Debug, PartialEq)]
+pub struct MatvecReport {
+    /// Its index among the program's operations.
+    pub op: usize,
+    /// M × N.
+    pub shape: [usize; 2],
+    /// The scale s = σ_max: the mesh outputs `A·x / s`.
+    pub scale: f64,
+    /// `20·log10(s)` dB, the power of `A·x` over that of the optical output.
+    pub implied_loss_db: f64,
+    /// The singular values, largest first (of the zero-padded K × K matrix).
+    pub singular_values: Vec<f64>,
+}
+
+impl ProgramReport {
+    /// As JSON: `{"optical_delay_ps", "matvec": [{"op", "shape", "scale", "implied_loss_db",
+    /// "singular_values"}, ...]}`.
+    pub fn to_json(&self) -> serde_json::Value {
+        serde_json::json!({
+            "optical_delay_ps": self.optical_delay_ps,
+            "matvec": self.matvec.iter().map(|m| serde_json::json!({
+                "op": m.op,
+                "shape": m.shape,
+                "scale": m.scale,
+                "implied_loss_db": m.implied_loss_db,
+                "singular_values": m.singular_values,
+            })).collect::<Vec<_>>(),
+        })
+    }
 }
 
 // ----- the schema, as serde reads it -----
@@ -119,6 +222,7 @@ pub enum Detect {
 struct RawProgram {
     modes: i64,
     channels: Option<i64>,
+    wavelengths_nm: Option<Vec<f64>>,
     input: RawInput,
     #[serde(default)]
     op: Vec<RawOp>,
@@ -157,15 +261,35 @@ enum RawOp {
         modes: Vec<i64>,
         matrix: Vec<Vec<[f64; 2]>>,
     },
+    Delay {
+        mode: i64,
+        delay_ps: Option<f64>,
+        delay_ns: Option<f64>,
+    },
+    Matvec {
+        modes: Vec<i64>,
+        matrix: Vec<Vec<[f64; 2]>>,
+    },
 }
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawDetect {
     kind: String,
+    modes: Option<Vec<i64>>,
+    shots: Option<i64>,
     shot_noise: Option<bool>,
     adc_bits: Option<i64>,
-    lo_phase: Option<f64>,
+    full_scale: Option<f64>,
+    lo_phase: Option<RawPhases>,
+    hbar: Option<f64>,
+}
+
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum RawPhases {
+    One(f64),
+    PerMode(Vec<f64>),
 }
 
 /// One step of a key path.
@@ -317,9 +441,118 @@ impl Program {
         })
     }
 
-    /// The program's operations as one mesh of elements (unitaries expanded into their MZIs and
-    /// output phases), in application order.
+    /// Reads a program from a file, choosing the reader by the extension: `.toml`, `.json`, or
+    /// `.xbb` (Blackbird, [`crate::blackbird`]); the path names the program in errors. Refuses
+    /// other extensions and files above [`PROGRAM_FILE_BYTES_MAX`].
+    pub fn from_path(path: &std::path::Path) -> Result<Program, PhiError> {
+        use std::io::Read as _;
+        let origin = path.display().to_string();
+        let io_err = |e: std::io::Error| PhiError::Program {
+            file: origin.clone(),
+            position: None,
+            key: "(document)".into(),
+            message: format!("cannot read the file: {e}"),
+            hint: "check the path and its permissions".into(),
+        };
+        let ext = path
+            .extension()
+            .and_then(|e| e.to_str())
+            .map(str::to_ascii_lowercase);
+        let kind =
+            match ext.as_deref() {
+                Some(k @ ("toml" | "json" | "xbb")) => k.to_string(),
+                other => return Err(PhiError::Program {
+                    file: origin.clone(),
+                    position: None,
+                    key: "(document)".into(),
+                    message: format!(
+                        "the extension {} names no Φ program format",
+                        other.map_or("(none)".to_string(), |e| format!("`.{e}`"))
+                    ),
+                    hint: "name the file .toml or .json (XDV's program format) or .xbb (Blackbird)"
+                        .into(),
+                }),
+            };
+        let file = std::fs::File::open(path).map_err(io_err)?;
+        let mut text = String::new();
+        file.take(PROGRAM_FILE_BYTES_MAX as u64 + 1)
+            .read_to_string(&mut text)
+            .map_err(io_err)?;
+        Program::from_text(&text, &origin, &kind)
+    }
+
+    /// Reads a program from its text in the format `kind` names: `"toml"`, `"json"` or `"xbb"`
+    /// (Blackbird), as [`Program::format_of`] gives it for a file name.
+    pub fn from_text(text: &str, origin: &str, kind: &str) -> Result<Program, PhiError> {
+        match kind {
+            "json" => Program::from_json(text, origin),
+            "xbb" => crate::blackbird::from_blackbird(text, origin),
+            _ => Program::from_toml(text, origin),
+        }
+    }
+
+    /// The format of a program file by its extension: `"toml"`, `"json"` or `"xbb"`; `None` for
+    /// any other extension.
+    pub fn format_of(name: &str) -> Option<&'static str> {
+        let ext = std::path::Path::new(name)
+            .extension()
+            .and_then(|e| e.to_str())
+            .map(str::to_ascii_lowercase)?;
+        match ext.as_str() {
+            "toml" => Some("toml"),
+            "json" => Some("json"),
+            "xbb" => Some("xbb"),
+            _ => None,
+        }
+    }
+
+    /// The program's operations as one mesh of elements, for channel 0 (see
+    /// [`Program::mesh_for_channel`]; the two are the same on every channel unless the program
+    /// has a `delay`).
     pub fn mesh(&self) -> Mesh {
+        self.mesh_for_channel(0)
+    }
+
+    /// Whether every channel sees the same mesh (no `delay`, or a single channel).
+    pub fn is_channel_independent(&self) -> bool {
+        self.channels == 1 || !self.ops.iter().any(|op| matches!(op, Op::Delay { .. }))
+    }
+
+    /// What the program reports besides its field: the optical path delay and each `matvec`'s
+    /// scale.
+    pub fn report(&self) -> ProgramReport {
+        let mut optical_delay_ps = 0.0;
+        let mut matvec = Vec::new();
+        for (i, op) in self.ops.iter().enumerate() {
+            match op {
+                Op::Delay { delay_ps, .. } => optical_delay_ps += delay_ps,
+                Op::Matvec { matvec: mv, .. } => matvec.push(MatvecReport {
+                    op: i,
+                    shape: [mv.rows, mv.cols],
+                    scale: mv.scale,
+                    implied_loss_db: mv.implied_loss_db(),
+                    singular_values: mv.singular_values.clone(),
+                }),
+                _ => {}
+            }
+        }
+        ProgramReport {
+            optical_delay_ps,
+            matvec,
+        }
+    }
+
+    /// The program's operations as one mesh of elements for channel `channel` (unitaries expanded
+    /// into their MZIs and output phases, matvecs into two meshes and attenuators, delays into
+    /// the phase they give at the channel's wavelength), in application order. A channel out of
+    /// range is read as channel 0.
+    pub fn mesh_for_channel(&self, channel: usize) -> Mesh {
+        let wavelength_nm = self
+            .wavelengths_nm
+            .get(channel)
+            .or(self.wavelengths_nm.first())
+            .copied()
+            .unwrap_or_else(|| grid_wavelength_nm(0));
         let mut mesh = Mesh::new(self.modes);
         for op in &self.ops {
             // Every op was checked against `modes` when the program was read, so these pushes
@@ -337,6 +570,10 @@ impl Program {
                     decomposition,
                     ..
                 } => mesh.push_decomposition(decomposition, *first_mode),
+                Op::Delay { mode, delay_ps } => {
+                    mesh.push(Element::phase(*mode, delay_phase(*delay_ps, wavelength_nm)))
+                }
+                Op::Matvec { first_mode, matvec } => matvec.push_to(&mut mesh, *first_mode),
             };
             debug_assert!(
                 pushed.is_ok(),
@@ -441,6 +678,28 @@ fn count(v: i64, what: &'static str, max: usize) -> Result<usize, Issue> {
 fn check(raw: RawProgram) -> Result<Program, Issue> {
     let modes = count(raw.modes, "modes", MODES_MAX)?;
     let channels = count(raw.channels.unwrap_or(1), "channels", CHANNELS_MAX)?;
+    let wavelengths_nm = match raw.wavelengths_nm {
+        None => (0..channels).map(grid_wavelength_nm).collect(),
+        Some(v) => {
+            if v.len() != channels {
+                return Err(issue(
+                    vec![Seg::Key("wavelengths_nm")],
+                    format!("{} wavelengths given for {channels} channels", v.len()),
+                    "give one wavelength in nm per channel, or leave the key out for the 100 GHz grid",
+                ));
+            }
+            for (w, &l) in v.iter().enumerate() {
+                if !(WAVELENGTH_NM_MIN..=WAVELENGTH_NM_MAX).contains(&l) {
+                    return Err(issue(
+                        vec![Seg::Key("wavelengths_nm"), Seg::Idx(w)],
+                        format!("the wavelength {l} nm is outside [{WAVELENGTH_NM_MIN}, {WAVELENGTH_NM_MAX}] nm"),
+                        "give the channel's vacuum wavelength in nm, e.g. 1550.12",
+                    ));
+                }
+            }
+            v
+        }
+    };
     let input = match raw.input {
         RawInput::Single(v) => {
             if channels != 1 {
@@ -610,11 +869,121 @@ fn check(raw: RawProgram) -> Result<Program, Issue> {
                     decomposition,
                 }
             }
+            RawOp::Delay {
+                mode,
+                delay_ps,
+                delay_ns,
+            } => {
+                let mode = mode_in_range(mode, modes, at("mode"))?;
+                let (key, tau_ps) = match (delay_ps, delay_ns) {
+                    (Some(p), None) => ("delay_ps", p),
+                    (None, Some(n)) => ("delay_ns", n * 1e3),
+                    (Some(_), Some(_)) => {
+                        return Err(issue(
+                            at("delay_ns"),
+                            "both delay_ps and delay_ns given",
+                            "give one of delay_ps or delay_ns",
+                        ))
+                    }
+                    (None, None) => {
+                        return Err(issue(
+                            vec![Seg::Key("op"), Seg::Idx(i)],
+                            "delay needs delay_ps or delay_ns",
+                            "add delay_ps = 1.0 (picoseconds) or delay_ns = 0.001",
+                        ))
+                    }
+                };
+                if !(tau_ps.is_finite() && (0.0..=DELAY_PS_MAX).contains(&tau_ps)) {
+                    return Err(issue(
+                        at(key),
+                        format!("the delay {tau_ps} ps is outside [0, {DELAY_PS_MAX:e}] ps"),
+                        "a delay is a non-negative extra path, at most 1 µs",
+                    ));
+                }
+                Op::Delay {
+                    mode,
+                    delay_ps: tau_ps,
+                }
+            }
+            RawOp::Matvec { modes: v, matrix } => {
+                let rows = matrix.len();
+                let cols = matrix.first().map_or(0, Vec::len);
+                if rows == 0 || cols == 0 {
+                    return Err(issue(
+                        at("matrix"),
+                        "the matrix is empty",
+                        "give M rows of N [re, im] entries",
+                    ));
+                }
+                let k = rows.max(cols);
+                if k > crate::svd::MATVEC_MODES_MAX {
+                    return Err(issue(
+                        at("matrix"),
+                        format!(
+                            "a {rows} × {cols} matrix spans {k} modes, more than {}",
+                            crate::svd::MATVEC_MODES_MAX
+                        ),
+                        "split the matrix into blocks",
+                    ));
+                }
+                if v.len() != k {
+                    return Err(issue(
+                        at("modes"),
+                        format!("{} modes listed for a {rows} × {cols} matrix", v.len()),
+                        format!("a matvec lists max(rows, columns) = {k} contiguous modes: inputs on the first {cols}, outputs on the first {rows}"),
+                    ));
+                }
+                let first = mode_in_range(v[0], modes, at("modes"))?;
+                for (j, &m) in v.iter().enumerate() {
+                    let m = mode_in_range(m, modes, at("modes"))?;
+                    if m != first + j {
+                        return Err(issue(at("modes"), format!("the modes are not contiguous and ascending (position {j} holds {m}, {} expected)", first + j), "a matvec acts on a contiguous range [m, m + 1, ..., m + k − 1]"));
+                    }
+                }
+                let mut data = Vec::with_capacity(rows * cols);
+                for (r, row) in matrix.iter().enumerate() {
+                    if row.len() != cols {
+                        return Err(issue(
+                            vec![Seg::Key("op"), Seg::Idx(i), Seg::Key("matrix"), Seg::Idx(r)],
+                            format!("row {r} has {} entries, row 0 has {cols}", row.len()),
+                            "every row of the matrix has the same number of entries",
+                        ));
+                    }
+                    for (col, [re, im]) in row.iter().enumerate() {
+                        if !(re.is_finite() && im.is_finite()) {
+                            return Err(issue(
+                                vec![
+                                    Seg::Key("op"),
+                                    Seg::Idx(i),
+                                    Seg::Key("matrix"),
+                                    Seg::Idx(r),
+                                    Seg::Idx(col),
+                                ],
+                                format!("entry [{re}, {im}] is not finite"),
+                                "entries are [re, im] with finite numbers",
+                            ));
+                        }
+                        data.push(C64::new(*re, *im));
+                    }
+                }
+                let matvec = MatVec::new(rows, cols, data).map_err(|e| {
+                    issue(
+                        at("matrix"),
+                        e.to_string(),
+                        "a matvec takes any finite, not all-zero M × N matrix",
+                    )
+                })?;
+                Op::Matvec {
+                    first_mode: first,
+                    matvec,
+                }
+            }
         };
         elements += match &checked {
             Op::Unitary { decomposition, .. } => {
                 decomposition.mzis.len() + decomposition.output_phases.len()
             }
+            Op::Matvec { matvec, .. } => matvec.element_count(),
             _ => 1,
         };
         if elements > ELEMENTS_MAX {
@@ -627,53 +996,190 @@ fn check(raw: RawProgram) -> Result<Program, Issue> {
         ops.push(checked);
     }
     let detect = match raw.detect {
-        None => Detect::Intensity,
-        Some(d) => {
-            let at = |k: &'static str| vec![Seg::Key("detect"), Seg::Key(k)];
-            match d.kind.as_str() {
-                "intensity" => {}
-                "homodyne" => {
-                    return Err(issue(
-                        at("kind"),
-                        "homodyne detection is not supported yet",
-                        "use kind = \"intensity\" (noise-free |a|² per mode)",
-                    ))
-                }
-                other => {
-                    return Err(issue(
-                        at("kind"),
-                        format!("unknown detection kind `{other}`"),
-                        "use kind = \"intensity\"",
-                    ))
-                }
-            }
-            if d.shot_noise == Some(true) {
-                return Err(issue(
-                    at("shot_noise"),
-                    "shot noise is not supported yet",
-                    "remove shot_noise (intensities are noise-free for now)",
-                ));
-            }
-            if d.adc_bits.is_some() {
-                return Err(issue(
-                    at("adc_bits"),
-                    "ADC quantisation is not supported yet",
-                    "remove adc_bits",
-                ));
-            }
-            if d.lo_phase.is_some() {
-                return Err(issue(at("lo_phase"), "a local-oscillator phase belongs to homodyne detection, which is not supported yet", "remove lo_phase"));
-            }
-            Detect::Intensity
-        }
+        None => Detect::intensity_all(modes),
+        Some(d) => check_detect(d, modes, channels)?,
     };
     Ok(Program {
         modes,
         channels,
+        wavelengths_nm,
         input,
         ops,
         detect,
     })
+}
+
+/// Checks the `[detect]` table.
+fn check_detect(d: RawDetect, modes: usize, channels: usize) -> Result<Detect, Issue> {
+    let at = |k: &'static str| vec![Seg::Key("detect"), Seg::Key(k)];
+    let detected: Vec<usize> = match &d.modes {
+        None => (0..modes).collect(),
+        Some(v) => {
+            if v.is_empty() {
+                return Err(issue(
+                    at("modes"),
+                    "no modes listed",
+                    "list the detected modes, or leave the key out to detect all",
+                ));
+            }
+            let mut out = Vec::with_capacity(v.len());
+            for &m in v {
+                let m = mode_in_range(m, modes, at("modes"))?;
+                if out.last().is_some_and(|&p| p >= m) {
+                    return Err(issue(
+                        at("modes"),
+                        format!("mode {m} is not above the one before it"),
+                        "list the detected modes once each, ascending",
+                    ));
+                }
+                out.push(m);
+            }
+            out
+        }
+    };
+    let shots = match d.shots {
+        None => 1,
+        Some(s) if s >= 1 && s as u64 <= crate::detect::SHOTS_MAX as u64 => s as usize,
+        Some(s) => {
+            return Err(issue(
+                at("shots"),
+                format!("shots = {s} is outside 1 ..= {}", crate::detect::SHOTS_MAX),
+                "shots is the number of detection windows sampled",
+            ))
+        }
+    };
+    let samples = shots as u128 * channels as u128 * detected.len() as u128;
+    if samples > crate::detect::SAMPLES_MAX as u128 {
+        return Err(issue(
+            at("shots"),
+            format!(
+                "{shots} shots × {channels} channels × {} modes = {samples} samples, more than {}",
+                detected.len(),
+                crate::detect::SAMPLES_MAX
+            ),
+            "take fewer shots or detect fewer modes",
+        ));
+    }
+    match d.kind.as_str() {
+        "intensity" => {
+            if d.lo_phase.is_some() {
+                return Err(issue(
+                    at("lo_phase"),
+                    "a local-oscillator phase belongs to homodyne detection",
+                    "remove lo_phase, or write kind = \"homodyne\"",
+                ));
+            }
+            if d.hbar.is_some() {
+                return Err(issue(
+                    at("hbar"),
+                    "hbar belongs to homodyne detection",
+                    "remove hbar, or write kind = \"homodyne\"",
+                ));
+            }
+            let adc = match (d.adc_bits, d.full_scale) {
+                (None, None) => None,
+                (None, Some(_)) => {
+                    return Err(issue(
+                        at("full_scale"),
+                        "full_scale without adc_bits",
+                        "add adc_bits (1 ..= 24), or remove full_scale",
+                    ))
+                }
+                (Some(_), None) => {
+                    return Err(issue(
+                        at("adc_bits"),
+                        "adc_bits without full_scale",
+                        "add full_scale, the reading of the top code in photons per window",
+                    ))
+                }
+                (Some(b), Some(f)) => {
+                    if !(1..=crate::detect::ADC_BITS_MAX as i64).contains(&b) {
+                        return Err(issue(
+                            at("adc_bits"),
+                            format!(
+                                "adc_bits = {b} is outside 1 ..= {}",
+                                crate::detect::ADC_BITS_MAX
+                            ),
+                            "give the ADC's resolution in bits",
+                        ));
+                    }
+                    if !(f.is_finite() && f > 0.0 && f <= FULL_SCALE_PHOTONS_MAX) {
+                        return Err(issue(
+                            at("full_scale"),
+                            format!("full_scale = {f} is not a positive number of photons up to {FULL_SCALE_PHOTONS_MAX:e}"),
+                            "give the reading of the top code in photons per window",
+                        ));
+                    }
+                    Some(Adc {
+                        bits: b as u32,
+                        full_scale: f,
+                    })
+                }
+            };
+            Ok(Detect::Intensity(IntensityDetect {
+                modes: detected,
+                shot_noise: d.shot_noise.unwrap_or(false),
+                adc,
+                shots,
+            }))
+        }
+        "homodyne" => {
+            for (present, key) in [
+                (d.shot_noise.is_some(), "shot_noise"),
+                (d.adc_bits.is_some(), "adc_bits"),
+                (d.full_scale.is_some(), "full_scale"),
+            ] {
+                if present {
+                    return Err(issue(
+                        at(key),
+                        format!("{key} belongs to intensity detection"),
+                        "homodyne detection always carries vacuum noise; remove the key",
+                    ));
+                }
+            }
+            let lo_phase = match d.lo_phase {
+                None => vec![0.0; detected.len()],
+                Some(RawPhases::One(p)) => vec![finite_angle(p, at("lo_phase"))?; detected.len()],
+                Some(RawPhases::PerMode(v)) => {
+                    if v.len() != detected.len() {
+                        return Err(issue(
+                            at("lo_phase"),
+                            format!("{} phases for {} detected modes", v.len(), detected.len()),
+                            "give one phase (for every mode) or one per detected mode",
+                        ));
+                    }
+                    v.iter()
+                        .enumerate()
+                        .map(|(k, &p)| {
+                            finite_angle(
+                                p,
+                                vec![Seg::Key("detect"), Seg::Key("lo_phase"), Seg::Idx(k)],
+                            )
+                        })
+                        .collect::<Result<Vec<_>, _>>()?
+                }
+            };
+            let hbar = d.hbar.unwrap_or(crate::detect::HBAR_DEFAULT);
+            if !(hbar.is_finite() && hbar > 0.0 && hbar <= HBAR_MAX) {
+                return Err(issue(
+                    at("hbar"),
+                    format!("hbar = {hbar} is not a positive number up to {HBAR_MAX:e}"),
+                    "hbar is the quadrature convention's ħ: 2 (Strawberry Fields' default) or 1",
+                ));
+            }
+            Ok(Detect::Homodyne(HomodyneDetect {
+                modes: detected,
+                lo_phase,
+                hbar,
+                shots,
+            }))
+        }
+        other => Err(issue(
+            at("kind"),
+            format!("unknown detection kind `{other}`"),
+            "use kind = \"intensity\" or kind = \"homodyne\"",
+        )),
+    }
 }
 
 /// The key named in a serde message such as "unknown field `x`, expected …".
@@ -717,7 +1223,7 @@ fn key_line_after(text: &str, from: usize, key: &str) -> Option<(usize, usize)> 
 /// The op keys, as static strings (for key paths).
 fn static_key(k: &str) -> Option<&'static str> {
     [
-        "kind", "mode", "modes", "theta", "phi", "eta", "db", "matrix",
+        "kind", "mode", "modes", "theta", "phi", "eta", "db", "matrix", "delay_ps", "delay_ns",
     ]
     .into_iter()
     .find(|s| *s == k)
@@ -736,7 +1242,9 @@ fn failing_op(text: &str) -> Option<(usize, Option<&'static str>)> {
         let ok = match k.as_str() {
             "kind" => v.is_str(),
             "mode" => v.is_integer(),
-            "theta" | "phi" | "eta" | "db" => v.is_float() || v.is_integer(),
+            "theta" | "phi" | "eta" | "db" | "delay_ps" | "delay_ns" => {
+                v.is_float() || v.is_integer()
+            }
             "modes" => v
                 .as_array()
                 .is_some_and(|a| a.iter().all(|m| m.is_integer())),
@@ -792,15 +1300,17 @@ fn hint_for(key: &str, message: &str) -> String {
         return "remove or correct the key; docs/phi.md lists every key".into();
     }
     if message.contains("unknown variant") || top == "kind" {
-        return "an [[op]] kind is phase, mzi, bs, attenuate or unitary (delay and matvec are not supported yet); detection is the top-level [detect] table".into();
+        return "an [[op]] kind is phase, mzi, bs, attenuate, delay, unitary or matvec; detection is the top-level [detect] table".into();
     }
     match top {
         "modes" => "modes is a whole number of modes (1 ..= 4096), or in an op a list of mode numbers like [0, 1]".into(),
         "channels" => "channels is a whole number of wavelength channels (1 ..= 64)".into(),
         "input" => "input is an array of [re, im] pairs, one per mode; with channels > 1, one such array per channel".into(),
         "matrix" => "matrix is an array of rows of [re, im] pairs".into(),
-        "op" => "phase takes mode, phi; mzi takes modes = [m, m + 1], theta, phi; bs takes modes, theta; attenuate takes mode and eta or db; unitary takes modes and matrix; angles are numbers in radians, modes whole numbers".into(),
-        "theta" | "phi" | "eta" | "db" | "mode" => format!("{top} is a number"),
+        "op" => "phase takes mode, phi; mzi takes modes = [m, m + 1], theta, phi; bs takes modes, theta; attenuate takes mode and eta or db; delay takes mode and delay_ps or delay_ns; unitary and matvec take modes and matrix; angles are numbers in radians, modes whole numbers".into(),
+        "theta" | "phi" | "eta" | "db" | "mode" | "delay_ps" | "delay_ns" => format!("{top} is a number"),
+        "wavelengths_nm" => "wavelengths_nm is an array of numbers in nm, one per channel".into(),
+        "detect" | "lo_phase" | "shots" | "adc_bits" | "full_scale" | "hbar" | "shot_noise" => "see the [detect] table in docs/phi.md: kind, modes, shots, shot_noise, adc_bits, full_scale, lo_phase, hbar".into(),
         _ => "see docs/phi.md for the program format".into(),
     }
 }

@@ -5,9 +5,10 @@
 //! fast path builds the program's transfer matrix once and multiplies each channel's field by it.
 //!
 //! [`run`] and [`run_with`] run on the ideal device: `predicted_fidelity` is 1.0 by definition and
-//! `seed` is unused. [`run_on_device`] realises the program's mesh on a [`PhiDevice`] with a seed
-//! at a time after calibration ([`crate::noise`]), applies it element by element, and reports the
-//! predicted fidelity of that device for that mesh ([`crate::contract::predict`]).
+//! `seed` drives only the detection at the end (`crate::detect`). [`run_on_device`] realises the
+//! program's mesh on a [`PhiDevice`] with a seed at a time after calibration ([`crate::noise`]),
+//! applies it element by element, and reports the predicted fidelity of that device for that
+//! mesh ([`crate::contract::predict`]).
 
 use crate::contract::{predict, PREDICT_MODES_MAX};
 use crate::device::PhiDevice;
@@ -47,6 +48,10 @@ pub struct RunResult {
     /// The predicted fidelity of the device's transform to the ideal one: 1.0 on the ideal
     /// device, the model's prediction ([`crate::contract::predict`]) from [`run_on_device`].
     pub predicted_fidelity: f64,
+    /// The program's detection of the output field (`crate::detect`), drawn from the seed.
+    pub detection: crate::detect::Detection,
+    /// The program's optical path delay and `matvec` scales.
+    pub report: crate::program::ProgramReport,
 }
 
 impl RunResult {
@@ -77,31 +82,39 @@ impl RunResult {
                 serde_json::Value::Array(ints),
             )
         };
-        serde_json::json!({
+        let mut doc = serde_json::json!({
             "modes": self.modes,
             "channels": self.channels,
             "amplitudes": amplitudes,
             "intensities": intensities,
             "transmission_db": if self.transmission_db.is_finite() { serde_json::json!(self.transmission_db) } else { serde_json::Value::Null },
             "predicted_fidelity": self.predicted_fidelity,
-        })
+        });
+        doc["detection"] = self.detection.to_json();
+        doc["optical_delay_ps"] = serde_json::json!(self.report.optical_delay_ps);
+        doc["matvec"] = self.report.to_json()["matvec"].take();
+        doc
     }
 }
 
-/// Runs a program on the reference path (element by element). `seed` is for the noise model to
-/// come and is unused on the ideal device.
+/// Runs a program on the reference path (element by element). `seed` drives the detection's
+/// noise (the ideal device itself draws nothing).
 pub fn run(program: &Program, seed: u64) -> Result<RunResult, PhiError> {
     run_with(program, seed, Path::Reference)
 }
 
 /// Runs a program on the given path.
-pub fn run_with(program: &Program, _seed: u64, path: Path) -> Result<RunResult, PhiError> {
+pub fn run_with(program: &Program, seed: u64, path: Path) -> Result<RunResult, PhiError> {
     let mesh = program.mesh();
     let amplitudes: Vec<Vec<C64>> = match path {
         Path::Reference => {
             let mut out = program.input.clone();
-            for field in &mut out {
-                mesh.apply(field)?;
+            for (w, field) in out.iter_mut().enumerate() {
+                if program.is_channel_independent() {
+                    mesh.apply(field)?;
+                } else {
+                    program.mesh_for_channel(w).apply(field)?;
+                }
             }
             out
         }
@@ -115,27 +128,40 @@ pub fn run_with(program: &Program, _seed: u64, path: Path) -> Result<RunResult, 
                 });
             }
             let t = mesh.transfer_matrix();
-            program.input.iter().map(|field| t.apply(field)).collect()
+            (program.input.iter().enumerate())
+                .map(|(w, field)| match program.is_channel_independent() {
+                    true => t.apply(field),
+                    false => program.mesh_for_channel(w).transfer_matrix().apply(field),
+                })
+                .collect()
         }
     };
-    Ok(result(program, amplitudes, 1.0))
+    result(program, amplitudes, 1.0, seed)
 }
 
-fn result(program: &Program, amplitudes: Vec<Vec<C64>>, predicted_fidelity: f64) -> RunResult {
+fn result(
+    program: &Program,
+    amplitudes: Vec<Vec<C64>>,
+    predicted_fidelity: f64,
+    seed: u64,
+) -> Result<RunResult, PhiError> {
     let intensities: Vec<Vec<f64>> = amplitudes
         .iter()
         .map(|ch| ch.iter().map(|a| a.norm_sqr()).collect())
         .collect();
     let p_in: f64 = program.input.iter().flatten().map(|a| a.norm_sqr()).sum();
     let p_out: f64 = intensities.iter().flatten().sum();
-    RunResult {
+    let detection = crate::detect::detect(&program.detect, &amplitudes, seed)?;
+    Ok(RunResult {
         modes: program.modes,
         channels: program.channels,
         amplitudes,
         intensities,
         transmission_db: 10.0 * (p_out / p_in).log10(),
         predicted_fidelity,
-    }
+        detection,
+        report: program.report(),
+    })
 }
 
 /// Runs a program on `device` with `seed`, `elapsed_ns` after the device's calibration: the
@@ -175,10 +201,18 @@ pub fn run_on_device(
         .filter(|e| matches!(e, Element::Mzi { .. }))
         .count();
     fits("MZIs", mzis, device.limits.mzis_max)?;
+    // One realisation per distinct channel mesh (delays make channels differ), from the same
+    // seed: the static errors belong to the chip, not to the wavelength.
     let realised = realise(&mesh, device, seed, elapsed_ns)?;
     let mut amplitudes = program.input.clone();
-    for field in &mut amplitudes {
-        realised.mesh.apply(field)?;
+    for (w, field) in amplitudes.iter_mut().enumerate() {
+        if program.is_channel_independent() {
+            realised.mesh.apply(field)?;
+        } else {
+            realise(&program.mesh_for_channel(w), device, seed, elapsed_ns)?
+                .mesh
+                .apply(field)?;
+        }
     }
     let predicted_fidelity = if device.is_ideal() {
         1.0
@@ -192,5 +226,5 @@ pub fn run_on_device(
         }
         predict(&mesh, device, elapsed_ns)?.fidelity
     };
-    Ok(result(program, amplitudes, predicted_fidelity))
+    result(program, amplitudes, predicted_fidelity, seed)
 }

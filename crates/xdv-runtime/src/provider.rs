@@ -516,12 +516,9 @@ impl Provider for EmbeddedPhi {
 /// figures.
 pub fn run_phi(job: &PhiJob, device: &xdv_phi::PhiDevice) -> Result<Value, ProviderError> {
     use xdv_phi::{Program, C64};
-    let mut p = if job.origin.ends_with(".json") {
-        Program::from_json(&job.source, &job.origin)
-    } else {
-        Program::from_toml(&job.source, &job.origin)
-    }
-    .map_err(|e| ProviderError::Input(e.to_string()))?;
+    let kind = Program::format_of(&job.origin).unwrap_or("toml");
+    let mut p = Program::from_text(&job.source, &job.origin, kind)
+        .map_err(|e| ProviderError::Input(e.to_string()))?;
     if p.modes > job.modes as usize || p.channels > job.channels as usize {
         return Err(ProviderError::Fit(format!(
             "{}: the program needs {} modes × {} channels but the VHM's region is {} × {}; enlarge its [phi] table",

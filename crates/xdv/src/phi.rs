@@ -64,14 +64,9 @@ const FILE_BYTES_MAX: u64 = 256 << 20;
 fn read_program(file: &Path) -> Result<Program> {
     let text = read(file)?;
     let origin = file.display().to_string();
-    let is_json = file
-        .extension()
-        .is_some_and(|e| e.eq_ignore_ascii_case("json"));
-    Ok(if is_json {
-        Program::from_json(&text, &origin)?
-    } else {
-        Program::from_toml(&text, &origin)?
-    })
+    // `.json` and `.xbb` by their extension; anything else is read as TOML.
+    let kind = Program::format_of(&origin).unwrap_or("toml");
+    Ok(Program::from_text(&text, &origin, kind)?)
 }
 
 fn read_device(file: &Path) -> Result<PhiDevice> {
