@@ -26,6 +26,9 @@ use wasmtime_wasi::p1::WasiP1Ctx;
 use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
 use wasmtime_wasi::{HostMonotonicClock, HostWallClock, I32Exit, WasiCtxBuilder};
 
+/// Bytes of a module file the CLI reads at most.
+pub const MODULE_BYTES_MAX: u64 = 64 << 20;
+
 /// Table elements a guest may have (function tables of Rust guests are small).
 pub const TABLE_ELEMENTS_MAX: usize = 100_000;
 
@@ -189,7 +192,8 @@ pub struct GuestReport {
 }
 
 impl GuestReport {
-    fn failed(kind: TrapKind, message: String) -> GuestReport {
+    /// The report of a guest that never ran (a malformed module, a failed setup).
+    pub fn not_run(kind: TrapKind, message: String) -> GuestReport {
         GuestReport {
             exit: Exit::Trap,
             trap: Some(TrapInfo { kind, message }),
@@ -318,7 +322,7 @@ impl Sandbox {
     pub fn run(&self, guest: &Guest, cfg: &RunConfig) -> Result<GuestReport, KError> {
         let mut reports = self.run_many(&[(guest, cfg.clone())], &[])?;
         Ok(reports.pop().unwrap_or_else(|| {
-            GuestReport::failed(TrapKind::Host, "the run produced no report".into())
+            GuestReport::not_run(TrapKind::Host, "the run produced no report".into())
         }))
     }
 
@@ -377,7 +381,7 @@ impl Sandbox {
                             > r.polls_fuel_max
                                 .saturating_add(r.yields.load(Ordering::Relaxed)) => {
                         r.fut = None;
-                        let mut rep = GuestReport::failed(
+                        let mut rep = GuestReport::not_run(
                             TrapKind::Blocked,
                             format!("the guest was preempted {} times without ending: more slices than its fuel allows (a host call that never completes)", r.polls),
                         );
@@ -397,7 +401,7 @@ impl Sandbox {
             .into_iter()
             .map(|r| {
                 r.report.unwrap_or_else(|| {
-                    GuestReport::failed(TrapKind::Host, "the guest produced no report".into())
+                    GuestReport::not_run(TrapKind::Host, "the guest produced no report".into())
                 })
             })
             .collect())
@@ -450,7 +454,7 @@ impl Sandbox {
         let pre = match &guest.pre {
             Ok(pre) => pre.clone(),
             Err(t) => {
-                running.report = Some(GuestReport::failed(t.kind, t.message.clone()));
+                running.report = Some(GuestReport::not_run(t.kind, t.message.clone()));
                 return running;
             }
         };
@@ -480,7 +484,7 @@ impl Sandbox {
             .set_fuel(l.fuel_max)
             .and_then(|()| store.fuel_async_yield_interval(Some(l.fuel_per_slice)));
         if let Err(e) = setup {
-            running.report = Some(GuestReport::failed(TrapKind::Host, format!("{e:#}")));
+            running.report = Some(GuestReport::not_run(TrapKind::Host, format!("{e:#}")));
             return running;
         }
         running.fut = Some(Box::pin(async move {
