@@ -141,8 +141,13 @@ fn params_json(params: &[(&str, f64)]) -> Value {
 
 /// The exact expectation value of the Pauli sum `observable` (e.g. `"0.5*ZZ + XI"`, leftmost
 /// letter on the highest qubit) in the final state of `qasm` with `params` bound.
-pub fn q_expectation(qasm: &str, observable: &str, params: &[(&str, f64)]) -> Result<f64, JobError> {
-    let req = serde_json::json!({"qasm": qasm, "observable": observable, "params": params_json(params)});
+pub fn q_expectation(
+    qasm: &str,
+    observable: &str,
+    params: &[(&str, f64)],
+) -> Result<f64, JobError> {
+    let req =
+        serde_json::json!({"qasm": qasm, "observable": observable, "params": params_json(params)});
     let doc = q_submit(&req)?.wait_json()?;
     doc.get("expectation")
         .and_then(Value::as_f64)
@@ -151,7 +156,11 @@ pub fn q_expectation(qasm: &str, observable: &str, params: &[(&str, f64)]) -> Re
 
 /// Measurement counts of `qasm` over `shots` shots with `params` bound: (bit string, count)
 /// pairs, the highest classical bit leftmost.
-pub fn q_counts(qasm: &str, shots: u64, params: &[(&str, f64)]) -> Result<Vec<(String, u64)>, JobError> {
+pub fn q_counts(
+    qasm: &str,
+    shots: u64,
+    params: &[(&str, f64)],
+) -> Result<Vec<(String, u64)>, JobError> {
     let req = serde_json::json!({"qasm": qasm, "shots": shots, "params": params_json(params)});
     let doc = q_submit(&req)?.wait_json()?;
     let counts = doc

@@ -72,7 +72,11 @@ where
             } else {
                 let x0 = simplex[0].0.clone();
                 for p in simplex.iter_mut().skip(1) {
-                    let x: Vec<f64> = x0.iter().zip(&p.0).map(|(a, b)| a + 0.5 * (b - a)).collect();
+                    let x: Vec<f64> = x0
+                        .iter()
+                        .zip(&p.0)
+                        .map(|(a, b)| a + 0.5 * (b - a))
+                        .collect();
                     let v = eval(&x, &mut evaluations)?;
                     *p = (x, v);
                 }
@@ -102,6 +106,9 @@ mod tests {
             10_000,
         )
         .unwrap();
-        assert!((m.x[0] - 1.0).abs() < 1e-5 && (m.x[1] + 2.0).abs() < 1e-5, "{m:?}");
+        assert!(
+            (m.x[0] - 1.0).abs() < 1e-5 && (m.x[1] + 2.0).abs() < 1e-5,
+            "{m:?}"
+        );
     }
 }

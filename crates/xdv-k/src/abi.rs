@@ -72,7 +72,9 @@ pub(crate) struct Channels {
 impl Channels {
     pub(crate) fn new(count: usize) -> Channels {
         Channels {
-            queues: (0..count).map(|_| [VecDeque::new(), VecDeque::new()]).collect(),
+            queues: (0..count)
+                .map(|_| [VecDeque::new(), VecDeque::new()])
+                .collect(),
         }
     }
 }
@@ -171,7 +173,9 @@ impl Host {
             Some(j) if j.delivered => Ok(j),
             Some(_) => Err(misuse(
                 f,
-                format!("job {job} has not completed yet: call xdv.await_next until it returns {job}"),
+                format!(
+                    "job {job} has not completed yet: call xdv.await_next until it returns {job}"
+                ),
             )),
             None => Err(misuse(
                 f,
@@ -223,7 +227,12 @@ pub(crate) trait HasHost: Send + 'static {
 }
 
 /// A guest's address range `[ptr, ptr + len)`, checked against its memory of `size` bytes.
-fn range(f: &'static str, ptr: i32, len: i32, size: usize) -> Result<std::ops::Range<usize>, AbiMisuse> {
+fn range(
+    f: &'static str,
+    ptr: i32,
+    len: i32,
+    size: usize,
+) -> Result<std::ops::Range<usize>, AbiMisuse> {
     let (p, l) = (ptr as u32 as usize, len as u32 as usize);
     match p.checked_add(l) {
         Some(end) if end <= size => Ok(p..end),
@@ -371,12 +380,19 @@ pub(crate) fn add_to_linker<T: HasHost>(linker: &mut Linker<T>) -> wasmtime::Res
             let (ep, max, queue_max) = {
                 let host = caller.data_mut().host();
                 let ep = host.endpoint("chan_send", chan).map_err(trap)?;
-                (ep, host.limits.message_bytes_max, host.limits.channel_messages_max)
+                (
+                    ep,
+                    host.limits.message_bytes_max,
+                    host.limits.channel_messages_max,
+                )
             };
             let msg = read("chan_send", &mut caller, ptr, len, max, "message").map_err(trap)?;
             let host = caller.data_mut().host();
             let mut channels = host.channels.lock().map_err(|_| {
-                trap(misuse("chan_send", "the channel table is poisoned by an earlier failure"))
+                trap(misuse(
+                    "chan_send",
+                    "the channel table is poisoned by an earlier failure",
+                ))
             })?;
             let Some(queues) = channels.queues.get_mut(ep.channel) else {
                 return Err(trap(misuse("chan_send", "the channel is gone")));
@@ -398,7 +414,10 @@ pub(crate) fn add_to_linker<T: HasHost>(linker: &mut Linker<T>) -> wasmtime::Res
             let host = caller.data_mut().host();
             let ep = host.endpoint("chan_peek_len", chan).map_err(trap)?;
             let channels = host.channels.lock().map_err(|_| {
-                trap(misuse("chan_peek_len", "the channel table is poisoned by an earlier failure"))
+                trap(misuse(
+                    "chan_peek_len",
+                    "the channel table is poisoned by an earlier failure",
+                ))
             })?;
             Ok(channels
                 .queues
@@ -412,15 +431,21 @@ pub(crate) fn add_to_linker<T: HasHost>(linker: &mut Linker<T>) -> wasmtime::Res
         "chan_recv",
         |mut caller: Caller<'_, T>, chan: i32, ptr: i32, cap: i32| -> wasmtime::Result<i32> {
             // Check the buffer before taking the message, so that a misuse loses nothing.
-            let size = memory("chan_recv", &mut caller).map_err(trap)?.data_size(&caller);
+            let size = memory("chan_recv", &mut caller)
+                .map_err(trap)?
+                .data_size(&caller);
             range("chan_recv", ptr, cap, size).map_err(trap)?;
             let msg = {
                 let host = caller.data_mut().host();
                 let ep = host.endpoint("chan_recv", chan).map_err(trap)?;
                 let mut channels = host.channels.lock().map_err(|_| {
-                    trap(misuse("chan_recv", "the channel table is poisoned by an earlier failure"))
+                    trap(misuse(
+                        "chan_recv",
+                        "the channel table is poisoned by an earlier failure",
+                    ))
                 })?;
-                let Some(queue) = channels.queues.get_mut(ep.channel).map(|q| &mut q[ep.side]) else {
+                let Some(queue) = channels.queues.get_mut(ep.channel).map(|q| &mut q[ep.side])
+                else {
                     return Ok(E_NONE);
                 };
                 match queue.front() {
@@ -440,17 +465,31 @@ pub(crate) fn add_to_linker<T: HasHost>(linker: &mut Linker<T>) -> wasmtime::Res
             let Some(name) = usize::try_from(level).ok().and_then(|l| LOG_LEVELS.get(l)) else {
                 return Err(trap(misuse(
                     "log",
-                    format!("unknown log level {level} (0 trace, 1 debug, 2 info, 3 warn, 4 error)"),
+                    format!(
+                        "unknown log level {level} (0 trace, 1 debug, 2 info, 3 warn, 4 error)"
+                    ),
                 )));
             };
-            let text = read("log", &mut caller, ptr, len, u64::from(u32::MAX), "log text").map_err(trap)?;
+            let text = read(
+                "log",
+                &mut caller,
+                ptr,
+                len,
+                u64::from(u32::MAX),
+                "log text",
+            )
+            .map_err(trap)?;
             caller.data_mut().host().log(name, &text);
             Ok(())
         },
     )?;
     linker.func_wrap_async("xdv", "yield", |mut caller: Caller<'_, T>, (): ()| {
         Box::new(async move {
-            caller.data_mut().host().yields.fetch_add(1, Ordering::Relaxed);
+            caller
+                .data_mut()
+                .host()
+                .yields
+                .fetch_add(1, Ordering::Relaxed);
             YieldOnce(false).await;
         })
     })?;
@@ -460,7 +499,11 @@ pub(crate) fn add_to_linker<T: HasHost>(linker: &mut Linker<T>) -> wasmtime::Res
         "sched_yield",
         |mut caller: Caller<'_, T>, (): ()| {
             Box::new(async move {
-                caller.data_mut().host().yields.fetch_add(1, Ordering::Relaxed);
+                caller
+                    .data_mut()
+                    .host()
+                    .yields
+                    .fetch_add(1, Ordering::Relaxed);
                 YieldOnce(false).await;
                 0i32
             })

@@ -95,24 +95,41 @@ fn q_doc(request: &[u8], default_seed: u64, limits: &Limits) -> Value {
     let fail = |kind: &str, message: String| failure(Domain::Q, kind, message);
     let req: Map<String, Value> = match serde_json::from_slice(request) {
         Ok(Value::Object(m)) => m,
-        Ok(_) => return fail("request", "the request must be a JSON object with a \"qasm\" string".into()),
+        Ok(_) => {
+            return fail(
+                "request",
+                "the request must be a JSON object with a \"qasm\" string".into(),
+            )
+        }
         Err(e) => {
             return fail(
                 "request",
-                format!("the request is not valid JSON: {e} (line {}, column {})", e.line(), e.column()),
+                format!(
+                    "the request is not valid JSON: {e} (line {}, column {})",
+                    e.line(),
+                    e.column()
+                ),
             )
         }
     };
     for key in req.keys() {
-        if !matches!(key.as_str(), "qasm" | "shots" | "params" | "observable" | "seed") {
+        if !matches!(
+            key.as_str(),
+            "qasm" | "shots" | "params" | "observable" | "seed"
+        ) {
             return fail(
                 "request",
-                format!("unknown field {key:?} (the fields are qasm, shots, params, observable, seed)"),
+                format!(
+                    "unknown field {key:?} (the fields are qasm, shots, params, observable, seed)"
+                ),
             );
         }
     }
     let Some(text) = req.get("qasm").and_then(Value::as_str) else {
-        return fail("request", "the request has no \"qasm\" string (the OpenQASM 2 or 3 source)".into());
+        return fail(
+            "request",
+            "the request has no \"qasm\" string (the OpenQASM 2 or 3 source)".into(),
+        );
     };
     let mut params: Vec<(String, f64)> = Vec::new();
     match req.get("params") {
@@ -121,16 +138,16 @@ fn q_doc(request: &[u8], default_seed: u64, limits: &Limits) -> Value {
             for (name, v) in p {
                 match v.as_f64() {
                     Some(x) if x.is_finite() => params.push((name.clone(), x)),
-                    _ => {
-                        return fail(
-                            "request",
-                            format!("params.{name} must be a finite number"),
-                        )
-                    }
+                    _ => return fail("request", format!("params.{name} must be a finite number")),
                 }
             }
         }
-        Some(_) => return fail("request", "\"params\" must be an object of name → number".into()),
+        Some(_) => {
+            return fail(
+                "request",
+                "\"params\" must be an object of name → number".into(),
+            )
+        }
     }
     let shots = match req.get("shots") {
         None | Some(Value::Null) => None,
@@ -139,7 +156,10 @@ fn q_doc(request: &[u8], default_seed: u64, limits: &Limits) -> Value {
             _ => {
                 return fail(
                     "limit",
-                    format!("\"shots\" must be an integer from 1 to {} (shots_max)", limits.shots_max),
+                    format!(
+                        "\"shots\" must be an integer from 1 to {} (shots_max)",
+                        limits.shots_max
+                    ),
                 )
             }
         },
@@ -157,7 +177,12 @@ fn q_doc(request: &[u8], default_seed: u64, limits: &Limits) -> Value {
             Ok(o) => Some(o),
             Err(e) => return fail("observable", format!("observable {s:?}: {e}")),
         },
-        Some(_) => return fail("request", "\"observable\" must be a string such as \"0.5*ZZ + XI\"".into()),
+        Some(_) => {
+            return fail(
+                "request",
+                "\"observable\" must be a string such as \"0.5*ZZ + XI\"".into(),
+            )
+        }
     };
     let opts = qasm::Options {
         params: &params,
@@ -186,7 +211,8 @@ fn q_doc(request: &[u8], default_seed: u64, limits: &Limits) -> Value {
             }
             let (value, std_error) = match shots {
                 None => {
-                    let state = match exec::final_state::<f64>(&circuit, &engine, memory_bytes_max) {
+                    let state = match exec::final_state::<f64>(&circuit, &engine, memory_bytes_max)
+                    {
                         Ok((s, _)) => s,
                         Err(e) => return fail("exec", e.to_string()),
                     };
@@ -195,10 +221,12 @@ fn q_doc(request: &[u8], default_seed: u64, limits: &Limits) -> Value {
                         Err(e) => return fail("observable", e.to_string()),
                     }
                 }
-                Some(s) => match obs.estimate::<f64>(&circuit, &engine, s, seed, memory_bytes_max) {
-                    Ok(e) => (e.value, e.std_error),
-                    Err(e) => return fail("exec", e.to_string()),
-                },
+                Some(s) => {
+                    match obs.estimate::<f64>(&circuit, &engine, s, seed, memory_bytes_max) {
+                        Ok(e) => (e.value, e.std_error),
+                        Err(e) => return fail("exec", e.to_string()),
+                    }
+                }
             };
             let mut doc = json!({
                 "ok": true, "domain": "q", "kind": "expectation", "qubits": circuit.num_qubits,

@@ -16,6 +16,9 @@ pub struct EngineLimits {
     pub memory_bytes_ceiling: usize,
     /// Guests that may be instantiated at the same time (slots in the pool).
     pub guests_at_once_max: u32,
+    /// Fuel metering on (always, except to measure what metering costs: without it guests are
+    /// neither limited nor preempted, and report 0 fuel in 1 slice).
+    pub fuel_metering: bool,
 }
 
 impl Default for EngineLimits {
@@ -24,6 +27,7 @@ impl Default for EngineLimits {
             stack_bytes_max: 512 << 10,
             memory_bytes_ceiling: 4 << 30,
             guests_at_once_max: 64,
+            fuel_metering: true,
         }
     }
 }

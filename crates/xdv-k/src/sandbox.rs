@@ -247,6 +247,13 @@ pub struct Sandbox {
 
 type GuestFuture = Pin<Box<dyn Future<Output = (Store<VhmState>, wasmtime::Result<()>)> + Send>>;
 
+struct GuestStore {
+    store: Store<VhmState>,
+    stdout: MemoryOutputPipe,
+    stderr: MemoryOutputPipe,
+    yields: Arc<AtomicU64>,
+}
+
 struct Running {
     fut: Option<GuestFuture>,
     polls: u64,
@@ -278,7 +285,7 @@ impl Sandbox {
             .table_elements(TABLE_ELEMENTS_MAX);
         let mut config = Config::new();
         config
-            .consume_fuel(true)
+            .consume_fuel(limits.fuel_metering)
             .cranelift_nan_canonicalization(true)
             .relaxed_simd_deterministic(true)
             .max_wasm_stack(limits.stack_bytes_max)
@@ -379,7 +386,8 @@ impl Sandbox {
                     Poll::Pending
                         if r.polls
                             > r.polls_fuel_max
-                                .saturating_add(r.yields.load(Ordering::Relaxed)) => {
+                                .saturating_add(r.yields.load(Ordering::Relaxed)) =>
+                    {
                         r.fut = None;
                         let mut rep = GuestReport::not_run(
                             TrapKind::Blocked,
@@ -407,6 +415,27 @@ impl Sandbox {
             .collect())
     }
 
+    /// Sets up a guest's store (WASI, limiter, ABI state, fuel) and instantiates it from the
+    /// pool, without running it: what starting a guest costs, for the benchmark.
+    pub fn instantiate_only(&self, guest: &Guest, cfg: &RunConfig) -> Result<(), TrapInfo> {
+        let pre = guest.pre.as_ref().map_err(Clone::clone)?;
+        let mut store = self
+            .store(cfg, Vec::new(), Arc::new(Mutex::new(Channels::new(0))))?
+            .store;
+        let mut cx = Context::from_waker(Waker::noop());
+        let mut fut = std::pin::pin!(pre.instantiate_async(&mut store));
+        loop {
+            if let Poll::Ready(res) = fut.as_mut().poll(&mut cx) {
+                return res.map(|_| ()).map_err(|e| {
+                    classify(&e).unwrap_or(TrapInfo {
+                        kind: TrapKind::Host,
+                        message: format!("{e:#}"),
+                    })
+                });
+            }
+        }
+    }
+
     fn check(&self, l: &Limits) -> Result<(), KError> {
         if l.fuel_per_slice == 0 {
             return Err(KError::Limit {
@@ -428,39 +457,22 @@ impl Sandbox {
         Ok(())
     }
 
-    fn start(
+    /// A guest's store, with its captured output and its yield counter.
+    fn store(
         &self,
-        guest: &Guest,
         cfg: &RunConfig,
         endpoints: Vec<Endpoint>,
         channels: Arc<Mutex<Channels>>,
-    ) -> Running {
+    ) -> Result<GuestStore, TrapInfo> {
         let l = cfg.limits;
-        let stdout = MemoryOutputPipe::new(usize::try_from(l.stdout_bytes_max).unwrap_or(usize::MAX));
-        let stderr = MemoryOutputPipe::new(usize::try_from(l.stderr_bytes_max).unwrap_or(usize::MAX));
-        // A guest that runs is preempted at most once per fuel slice, plus once per voluntary
-        // yield; more polls than that mean a host call that never completes.
-        let polls_fuel_max = (l.fuel_max / l.fuel_per_slice).saturating_add(2);
+        let cap = |n: u64| usize::try_from(n).unwrap_or(usize::MAX);
+        let stdout = MemoryOutputPipe::new(cap(l.stdout_bytes_max));
+        let stderr = MemoryOutputPipe::new(cap(l.stderr_bytes_max));
         let host = Host::new(cfg.seed, l, endpoints, channels);
-        let mut running = Running {
-            fut: None,
-            polls: 0,
-            polls_fuel_max,
-            yields: host.yields.clone(),
-            stdout: stdout.clone(),
-            stderr: stderr.clone(),
-            report: None,
-        };
-        let pre = match &guest.pre {
-            Ok(pre) => pre.clone(),
-            Err(t) => {
-                running.report = Some(GuestReport::not_run(t.kind, t.message.clone()));
-                return running;
-            }
-        };
+        let yields = host.yields.clone();
         let wasi = WasiCtxBuilder::new()
-            .stdout(stdout)
-            .stderr(stderr)
+            .stdout(stdout.clone())
+            .stderr(stderr.clone())
             .args(&cfg.args)
             .wall_clock(FixedClock)
             .monotonic_clock(FixedClock)
@@ -480,13 +492,65 @@ impl Sandbox {
         };
         let mut store = Store::new(&self.engine, state);
         store.limiter(|s| &mut s.limiter);
-        let setup = store
-            .set_fuel(l.fuel_max)
-            .and_then(|()| store.fuel_async_yield_interval(Some(l.fuel_per_slice)));
-        if let Err(e) = setup {
-            running.report = Some(GuestReport::not_run(TrapKind::Host, format!("{e:#}")));
-            return running;
+        if self.limits.fuel_metering {
+            store
+                .set_fuel(l.fuel_max)
+                .and_then(|()| store.fuel_async_yield_interval(Some(l.fuel_per_slice)))
+                .map_err(|e| TrapInfo {
+                    kind: TrapKind::Host,
+                    message: format!("{e:#}"),
+                })?;
         }
+        Ok(GuestStore {
+            store,
+            stdout,
+            stderr,
+            yields,
+        })
+    }
+
+    fn start(
+        &self,
+        guest: &Guest,
+        cfg: &RunConfig,
+        endpoints: Vec<Endpoint>,
+        channels: Arc<Mutex<Channels>>,
+    ) -> Running {
+        let l = cfg.limits;
+        // A guest that runs is preempted at most once per fuel slice, plus once per voluntary
+        // yield; more polls than that mean a host call that never completes.
+        let polls_fuel_max = (l.fuel_max / l.fuel_per_slice).saturating_add(2);
+        let failed = |t: &TrapInfo| Running {
+            fut: None,
+            polls: 0,
+            polls_fuel_max,
+            yields: Arc::new(AtomicU64::new(0)),
+            stdout: MemoryOutputPipe::new(0),
+            stderr: MemoryOutputPipe::new(0),
+            report: Some(GuestReport::not_run(t.kind, t.message.clone())),
+        };
+        let pre = match &guest.pre {
+            Ok(pre) => pre.clone(),
+            Err(t) => return failed(t),
+        };
+        let GuestStore {
+            mut store,
+            stdout,
+            stderr,
+            yields,
+        } = match self.store(cfg, endpoints, channels) {
+            Ok(s) => s,
+            Err(t) => return failed(&t),
+        };
+        let mut running = Running {
+            fut: None,
+            polls: 0,
+            polls_fuel_max,
+            yields,
+            stdout,
+            stderr,
+            report: None,
+        };
         running.fut = Some(Box::pin(async move {
             let result = async {
                 let instance = pre.instantiate_async(&mut store).await?;
@@ -519,9 +583,10 @@ fn finish(
     stderr: &MemoryOutputPipe,
 ) -> GuestReport {
     let limits = store.data().host.limits;
-    let fuel_consumed = limits
-        .fuel_max
-        .saturating_sub(store.get_fuel().unwrap_or(0));
+    let fuel_consumed = match store.get_fuel() {
+        Ok(left) => limits.fuel_max.saturating_sub(left),
+        Err(_) => 0,
+    };
     let (exit, trap) = match result {
         Ok(()) => (Exit::Ok, None),
         Err(e) => match classify(&e) {

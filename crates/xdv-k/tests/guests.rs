@@ -48,6 +48,8 @@ fn result_json(r: &GuestReport) -> serde_json::Value {
 }
 
 /// The lowest eigenvalue of a real symmetric 4×4 matrix (cyclic Jacobi rotations).
+// The rotations read as the textbook's index formulas.
+#[allow(clippy::needless_range_loop)]
 fn lowest_eigenvalue(mut a: [[f64; 4]; 4]) -> f64 {
     for _ in 0..100 {
         for p in 0..4 {
@@ -106,7 +108,10 @@ fn vqe_h2_reaches_the_ground_state_energy() {
     let exact = lowest_eigenvalue(h2_matrix()) + nuclear;
     let e = doc["energy_total_ha"].as_f64().unwrap();
     // The literature value, and chemical accuracy (1.6 mHa) against the exact diagonalisation.
-    assert!((exact - (-1.137306)).abs() < 1e-5, "exact ground state {exact}");
+    assert!(
+        (exact - (-1.137306)).abs() < 1e-5,
+        "exact ground state {exact}"
+    );
     assert!((e - exact).abs() < 1.6e-3, "VQE {e} vs exact {exact}");
     assert!((e - (-1.137)).abs() < 1.6e-3, "VQE {e} vs −1.137 Ha");
     // The variational principle: never below the exact ground state.
@@ -149,7 +154,12 @@ fn qaoa_finds_the_max_cut() {
         .as_array()
         .unwrap()
         .iter()
-        .map(|e| (e[0].as_u64().unwrap() as usize, e[1].as_u64().unwrap() as usize))
+        .map(|e| {
+            (
+                e[0].as_u64().unwrap() as usize,
+                e[1].as_u64().unwrap() as usize,
+            )
+        })
         .collect();
     let best = brute_force_max_cut(nodes, &edges);
     assert_eq!(doc["best_cut"].as_u64().unwrap() as usize, best, "{doc}");

@@ -9,7 +9,9 @@ fn sandbox() -> Sandbox {
 }
 
 fn wat_file(name: &str) -> String {
-    let p = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/wat").join(name);
+    let p = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/wat")
+        .join(name);
     std::fs::read_to_string(&p).unwrap_or_else(|e| panic!("{}: {e}", p.display()))
 }
 
@@ -88,7 +90,11 @@ fn submit_and_print(submit: &str, len: usize) -> String {
 #[test]
 fn endless_loop_stops_at_the_fuel_limit() {
     let sb = sandbox();
-    for (fuel, slice) in [(10_000u64, 1_000u64), (1_000_000, 999), (1_000_000, 1_000_000)] {
+    for (fuel, slice) in [
+        (10_000u64, 1_000u64),
+        (1_000_000, 999),
+        (1_000_000, 1_000_000),
+    ] {
         let r = run_text(&sb, &wat_file("loop.wat"), &cfg(fuel, slice));
         assert_eq!(kind(&r), Some(TrapKind::OutOfFuel), "{r:?}");
         assert_eq!(r.fuel_consumed, fuel);
@@ -117,7 +123,11 @@ fn the_result_does_not_depend_on_slicing() {
             let b = run_text(&sb, &short, &cfg(10_000_000, 1 << 40));
             assert_eq!((a.fuel_consumed, &a.stdout), (b.fuel_consumed, &b.stdout));
             // Fuel is checked at function entries and loop headers: one slice per check.
-            assert!(a.slices > 2000 && a.slices <= a.fuel_consumed, "{} slices", a.slices);
+            assert!(
+                a.slices > 2000 && a.slices <= a.fuel_consumed,
+                "{} slices",
+                a.slices
+            );
             continue;
         }
         let r = run_text(&sb, &text, &cfg(10_000_000, slice));
@@ -191,7 +201,11 @@ fn traps_are_reported_by_kind() {
 fn stack_overflow_is_deterministic() {
     let sb = sandbox();
     let a = run_text(&sb, &wat_file("stack.wat"), &cfg(1_000_000_000, 1000));
-    let b = run_text(&sb, &wat_file("stack.wat"), &cfg(1_000_000_000, 1_000_000_000));
+    let b = run_text(
+        &sb,
+        &wat_file("stack.wat"),
+        &cfg(1_000_000_000, 1_000_000_000),
+    );
     assert_eq!(kind(&a), Some(TrapKind::StackOverflow));
     assert_eq!(a.fuel_consumed, b.fuel_consumed);
 }
@@ -203,16 +217,25 @@ fn malformed_modules_are_refused_by_kind() {
         ("garbage", b"\x00asm\x07\x00\x00\x00garbage"),
         ("empty", b""),
         ("truncated", b"\x00asm\x01\x00\x00\x00\x01\x05"),
-        ("text syntax error", b"(module (func (export \"_start\") (i32.add)))"),
+        (
+            "text syntax error",
+            b"(module (func (export \"_start\") (i32.add)))",
+        ),
         ("text typo", b"(modul)"),
     ];
     for (name, bytes) in cases {
-        let err = sb.compile(bytes).err().unwrap_or_else(|| panic!("{name} compiled"));
+        let err = sb
+            .compile(bytes)
+            .err()
+            .unwrap_or_else(|| panic!("{name} compiled"));
         assert_eq!(err.kind, TrapKind::MalformedModule, "{name}: {err:?}");
         assert!(!err.message.is_empty());
     }
     // A text error names its line and column.
-    let err = sb.compile(b"(module\n  (func (export \"_start\") (i32.bogus)))").err().unwrap();
+    let err = sb
+        .compile(b"(module\n  (func (export \"_start\") (i32.bogus)))")
+        .err()
+        .unwrap();
     assert!(err.message.contains(":2:"), "{}", err.message);
 }
 
@@ -221,17 +244,41 @@ fn abi_misuse_traps_that_guest_only() {
     let sb = sandbox();
     // (case, body); memory is 2 pages = 131072 bytes.
     let cases: &[(&str, &str)] = &[
-        ("pointer past memory", "(drop (call $q_submit (i32.const 131070) (i32.const 16)))"),
-        ("negative pointer", "(drop (call $q_submit (i32.const -8) (i32.const 4)))"),
-        ("huge length", "(drop (call $q_submit (i32.const 0) (i32.const 2147483647)))"),
-        ("length wraps", "(drop (call $phi_submit (i32.const 16) (i32.const -1)))"),
+        (
+            "pointer past memory",
+            "(drop (call $q_submit (i32.const 131070) (i32.const 16)))",
+        ),
+        (
+            "negative pointer",
+            "(drop (call $q_submit (i32.const -8) (i32.const 4)))",
+        ),
+        (
+            "huge length",
+            "(drop (call $q_submit (i32.const 0) (i32.const 2147483647)))",
+        ),
+        (
+            "length wraps",
+            "(drop (call $phi_submit (i32.const 16) (i32.const -1)))",
+        ),
         ("unknown job", "(drop (call $result_len (i32.const 7)))"),
         ("negative job", "(drop (call $result_len (i32.const -1)))"),
         ("release unknown job", "(call $job_release (i32.const 0))"),
-        ("unknown channel", "(drop (call $chan_send (i32.const 0) (i32.const 0) (i32.const 1)))"),
-        ("recv unknown channel", "(drop (call $chan_recv (i32.const 3) (i32.const 0) (i32.const 1)))"),
-        ("bad log level", "(call $log (i32.const 9) (i32.const 0) (i32.const 1))"),
-        ("log past memory", "(call $log (i32.const 2) (i32.const 131000) (i32.const 100))"),
+        (
+            "unknown channel",
+            "(drop (call $chan_send (i32.const 0) (i32.const 0) (i32.const 1)))",
+        ),
+        (
+            "recv unknown channel",
+            "(drop (call $chan_recv (i32.const 3) (i32.const 0) (i32.const 1)))",
+        ),
+        (
+            "bad log level",
+            "(call $log (i32.const 9) (i32.const 0) (i32.const 1))",
+        ),
+        (
+            "log past memory",
+            "(call $log (i32.const 2) (i32.const 131000) (i32.const 100))",
+        ),
         (
             "read result before await",
             "(local.set $job (call $q_submit (i32.const 1024) (i32.const 2)))
@@ -253,7 +300,10 @@ fn abi_misuse_traps_that_guest_only() {
     ];
     let mut guests = Vec::new();
     for (_, body) in cases {
-        guests.push(sb.compile(abi_module("{}", body).as_bytes()).expect("compiles"));
+        guests.push(
+            sb.compile(abi_module("{}", body).as_bytes())
+                .expect("compiles"),
+        );
     }
     // A well-behaved guest runs among them and is unaffected.
     let good = sb.compile(count_module(5000).as_bytes()).unwrap();
@@ -263,7 +313,10 @@ fn abi_misuse_traps_that_guest_only() {
     let reports = sb.run_many(&specs, &[]).unwrap();
     for ((name, _), r) in cases.iter().zip(&reports) {
         assert_eq!(kind(r), Some(TrapKind::AbiMisuse), "{name}: {r:?}");
-        assert!(r.trap.as_ref().unwrap().message.starts_with("xdv."), "{name}");
+        assert!(
+            r.trap.as_ref().unwrap().message.starts_with("xdv."),
+            "{name}"
+        );
     }
     let last = reports.last().unwrap();
     assert_eq!(last.exit, Exit::Ok);
@@ -289,7 +342,11 @@ fn a_q_job_reaches_the_simulator() {
     let direct = xdv_q::exec::run::<f64>(
         &c,
         &xdv_q::Fast::new(1),
-        &xdv_q::RunOptions { shots: 1000, seed: 5, ..Default::default() },
+        &xdv_q::RunOptions {
+            shots: 1000,
+            seed: 5,
+            ..Default::default()
+        },
     )
     .unwrap();
     let direct = serde_json::to_value(&direct.counts).unwrap();
@@ -303,13 +360,19 @@ fn an_exact_expectation_job() {
     let sb = sandbox();
     // RY(θ)|0⟩: ⟨Z⟩ = cos θ, ⟨X⟩ = sin θ.
     let theta = 0.7f64;
-    let qasm = "OPENQASM 3.0; include \"stdgates.inc\"; input float theta; qubit[1] q; ry(theta) q[0];";
-    let req = serde_json::json!({"qasm": qasm, "params": {"theta": theta}, "observable": "0.5*Z + 2*X"}).to_string();
+    let qasm =
+        "OPENQASM 3.0; include \"stdgates.inc\"; input float theta; qubit[1] q; ry(theta) q[0];";
+    let req =
+        serde_json::json!({"qasm": qasm, "params": {"theta": theta}, "observable": "0.5*Z + 2*X"})
+            .to_string();
     let text = abi_module(&esc(&req), &submit_and_print("q_submit", req.len()));
     let r = run_text(&sb, &text, &cfg(100_000_000, 10_000));
     let doc: serde_json::Value = serde_json::from_slice(&r.stdout).expect("result JSON");
     let e = doc["expectation"].as_f64().unwrap();
-    assert!((e - (0.5 * theta.cos() + 2.0 * theta.sin())).abs() < 1e-12, "{doc}");
+    assert!(
+        (e - (0.5 * theta.cos() + 2.0 * theta.sin())).abs() < 1e-12,
+        "{doc}"
+    );
 }
 
 #[test]
@@ -317,12 +380,27 @@ fn a_bad_job_is_an_error_result_not_a_trap() {
     let sb = sandbox();
     let cases: &[(&str, &str)] = &[
         ("not json", "qasm"),
-        (r#"{"qasm": "OPENQASM 2.0; qreg q[1]; bogus q[0];", "shots": 10}"#, "qasm"),
-        (r#"{"qasm": "OPENQASM 2.0; qreg q[30];", "shots": 10}"#, "limit"),
-        (r#"{"qasm": "OPENQASM 2.0; qreg q[1];", "shots": 0}"#, "limit"),
+        (
+            r#"{"qasm": "OPENQASM 2.0; qreg q[1]; bogus q[0];", "shots": 10}"#,
+            "qasm",
+        ),
+        (
+            r#"{"qasm": "OPENQASM 2.0; qreg q[30];", "shots": 10}"#,
+            "limit",
+        ),
+        (
+            r#"{"qasm": "OPENQASM 2.0; qreg q[1];", "shots": 0}"#,
+            "limit",
+        ),
         (r#"{"qasm": "OPENQASM 2.0; qreg q[1];"}"#, "request"),
-        (r#"{"qasm": "OPENQASM 2.0; qreg q[1];", "observable": "ZZQ"}"#, "observable"),
-        (r#"{"qasm": "OPENQASM 2.0; qreg q[1];", "colour": 1}"#, "request"),
+        (
+            r#"{"qasm": "OPENQASM 2.0; qreg q[1];", "observable": "ZZQ"}"#,
+            "observable",
+        ),
+        (
+            r#"{"qasm": "OPENQASM 2.0; qreg q[1];", "colour": 1}"#,
+            "request",
+        ),
     ];
     for (req, want) in cases {
         let text = abi_module(&esc(req), &submit_and_print("q_submit", req.len()));
@@ -342,7 +420,10 @@ fn a_bad_job_is_an_error_result_not_a_trap() {
 fn a_phi_job_reaches_the_simulator() {
     let sb = sandbox();
     let program = "modes = 2\ninput = [[1, 0], [0, 0]]\n\n[[op]]\nkind = \"mzi\"\nmodes = [0, 1]\ntheta = 0.7853981633974483\nphi = 0.0\n";
-    let text = abi_module(&esc(program), &submit_and_print("phi_submit", program.len()));
+    let text = abi_module(
+        &esc(program),
+        &submit_and_print("phi_submit", program.len()),
+    );
     let r = run_text(&sb, &text, &cfg(100_000_000, 10_000));
     assert_eq!(r.exit, Exit::Ok, "{r:?}");
     let doc: serde_json::Value = serde_json::from_slice(&r.stdout).expect("result JSON");
@@ -422,17 +503,26 @@ fn ipc_between_two_guests() {
              (else (call $yield)))
            (br_if $l (i32.lt_u (local.get $job) (i32.const 3))))",
     );
-    let (s, r) = (sb.compile(sender.as_bytes()).unwrap(), sb.compile(receiver.as_bytes()).unwrap());
+    let (s, r) = (
+        sb.compile(sender.as_bytes()).unwrap(),
+        sb.compile(receiver.as_bytes()).unwrap(),
+    );
     // The receiver first: it must wait for the sender.
     let reports = sb
-        .run_many(&[(&r, cfg(10_000_000, 1000)), (&s, cfg(10_000_000, 1000))], &[Channel { a: 1, b: 0 }])
+        .run_many(
+            &[(&r, cfg(10_000_000, 1000)), (&s, cfg(10_000_000, 1000))],
+            &[Channel { a: 1, b: 0 }],
+        )
         .unwrap();
     assert_eq!(reports[0].exit, Exit::Ok, "{:?}", reports[0]);
     assert_eq!(reports[0].stdout, b"pingpingping");
     assert_eq!(reports[1].messages_sent, 3);
     // And the same again: deterministic interleaving.
     let again = sb
-        .run_many(&[(&r, cfg(10_000_000, 1000)), (&s, cfg(10_000_000, 1000))], &[Channel { a: 1, b: 0 }])
+        .run_many(
+            &[(&r, cfg(10_000_000, 1000)), (&s, cfg(10_000_000, 1000))],
+            &[Channel { a: 1, b: 0 }],
+        )
         .unwrap();
     assert_eq!(reports, again);
 }
@@ -451,7 +541,12 @@ fn a_small_receive_buffer_keeps_the_message() {
         (if (i32.ne (call $chan_recv (i32.const 1) (i32.const 4096) (i32.const 8)) (i32.const -1)) (then unreachable))
         (if (i32.ne (call $chan_recv (i32.const 0) (i32.const 4096) (i32.const 8)) (i32.const -1)) (then unreachable))";
     let g = sb.compile(abi_module("abcd", body).as_bytes()).unwrap();
-    let reports = sb.run_many(&[(&g, cfg(1_000_000, 1_000_000))], &[Channel { a: 0, b: 0 }]).unwrap();
+    let reports = sb
+        .run_many(
+            &[(&g, cfg(1_000_000, 1_000_000))],
+            &[Channel { a: 0, b: 0 }],
+        )
+        .unwrap();
     assert_eq!(reports[0].exit, Exit::Ok, "{:?}", reports[0]);
     assert_eq!(reports[0].stdout, b"abcd");
 }
@@ -492,11 +587,19 @@ fn many_guests_at_once() {
 
 #[test]
 fn too_many_guests_or_bad_channels_are_refused() {
-    let sb = Sandbox::new(EngineLimits { guests_at_once_max: 2, ..EngineLimits::default() }).unwrap();
+    let sb = Sandbox::new(EngineLimits {
+        guests_at_once_max: 2,
+        ..EngineLimits::default()
+    })
+    .unwrap();
     let g = sb.compile(wat_file("unreachable.wat").as_bytes()).unwrap();
     let c = RunConfig::default();
-    assert!(sb.run_many(&[(&g, c.clone()), (&g, c.clone()), (&g, c.clone())], &[]).is_err());
-    assert!(sb.run_many(&[(&g, c.clone())], &[Channel { a: 0, b: 1 }]).is_err());
+    assert!(sb
+        .run_many(&[(&g, c.clone()), (&g, c.clone()), (&g, c.clone())], &[])
+        .is_err());
+    assert!(sb
+        .run_many(&[(&g, c.clone())], &[Channel { a: 0, b: 1 }])
+        .is_err());
     let mut z = c.clone();
     z.limits.fuel_per_slice = 0;
     assert!(sb.run(&g, &z).is_err());

@@ -56,12 +56,23 @@ fn traps_are_reported_by_kind_with_exit_code_1() {
         assert_eq!(code, Some(1), "{name}");
         assert_eq!(doc["exit"], "trap", "{name}: {doc}");
         assert_eq!(doc["trap"]["kind"], *kind, "{name}: {doc}");
-        assert!(doc["trap"]["message"].as_str().is_some_and(|m| !m.is_empty()));
+        assert!(doc["trap"]["message"]
+            .as_str()
+            .is_some_and(|m| !m.is_empty()));
         for key in ["fuel_consumed", "slices", "stdout", "stderr", "jobs"] {
             assert!(doc.get(key).is_some(), "{name}: no {key}");
         }
     }
-    let (_, doc) = report(&["k", "run", &wat("loop.wat"), "--fuel", "50000", "--fuel-per-slice", "1000", "--json"]);
+    let (_, doc) = report(&[
+        "k",
+        "run",
+        &wat("loop.wat"),
+        "--fuel",
+        "50000",
+        "--fuel-per-slice",
+        "1000",
+        "--json",
+    ]);
     assert_eq!(doc["fuel_consumed"], 50000);
     assert_eq!(doc["slices"], 50);
 }
@@ -72,10 +83,16 @@ fn a_malformed_module_is_a_trap_not_a_crash() {
     let (code, doc) = report(&["k", "run", &f, "--json"]);
     assert_eq!(code, Some(1));
     assert_eq!(doc["trap"]["kind"], "malformed_module");
-    let f = file("bad.wat", b"(module\n  (func (export \"_start\") (i32.nope)))\n");
+    let f = file(
+        "bad.wat",
+        b"(module\n  (func (export \"_start\") (i32.nope)))\n",
+    );
     let (_, doc) = report(&["k", "run", &f, "--json"]);
     assert_eq!(doc["trap"]["kind"], "malformed_module");
-    assert!(doc["trap"]["message"].as_str().unwrap().contains(":2:"), "{doc}");
+    assert!(
+        doc["trap"]["message"].as_str().unwrap().contains(":2:"),
+        "{doc}"
+    );
 }
 
 #[test]
@@ -101,7 +118,16 @@ fn the_same_run_gives_the_same_report_whatever_the_slicing() {
 #[test]
 fn several_guests_and_bad_channels() {
     // Guest 0 traps; guest 1 runs to its end regardless.
-    let (code, doc) = report(&["k", "run", &wat("unreachable.wat"), &wat("no-start.wat"), &wat("loop.wat"), "--fuel", "10000", "--json"]);
+    let (code, doc) = report(&[
+        "k",
+        "run",
+        &wat("unreachable.wat"),
+        &wat("no-start.wat"),
+        &wat("loop.wat"),
+        "--fuel",
+        "10000",
+        "--json",
+    ]);
     assert_eq!(code, Some(1));
     let g = doc["guests"].as_array().unwrap();
     assert_eq!(g.len(), 3);
@@ -129,5 +155,8 @@ fn the_vqe_guest_from_the_command_line() {
     let result: Value = serde_json::from_str(doc["stdout"].as_str().unwrap().trim()).unwrap();
     let e = result["energy_total_ha"].as_f64().unwrap();
     assert!((e - (-1.137)).abs() < 1.6e-3, "{e}");
-    assert_eq!(doc["jobs"].as_array().unwrap().len() as u64, result["evaluations"].as_u64().unwrap());
+    assert_eq!(
+        doc["jobs"].as_array().unwrap().len() as u64,
+        result["evaluations"].as_u64().unwrap()
+    );
 }

@@ -74,7 +74,11 @@ fn run() -> Result<serde_json::Value, JobError> {
     let ansatz = circuit(false);
     let observable = negative_cut_observable();
     let f = |t: &[f64]| {
-        q_expectation(&ansatz, &observable, &[("g0", t[0]), ("b0", t[1]), ("g1", t[2]), ("b1", t[3])])
+        q_expectation(
+            &ansatz,
+            &observable,
+            &[("g0", t[0]), ("b0", t[1]), ("g1", t[2]), ("b1", t[3])],
+        )
     };
     let m = optim::nelder_mead(f, &[0.5, 0.4, 1.0, 0.2], 0.3, 1e-9, 3000)?;
     let t = &m.x;

@@ -45,12 +45,18 @@ fn energy(t: &[f64]) -> Result<f64, JobError> {
 }
 
 fn main() {
-    log(Level::Info, "vqe-h2: STO-3G H2 at 0.735 Å, RealAmplitudes(2 qubits, 1 rep), Nelder–Mead");
+    log(
+        Level::Info,
+        "vqe-h2: STO-3G H2 at 0.735 Å, RealAmplitudes(2 qubits, 1 rep), Nelder–Mead",
+    );
     let start = [0.1, -0.2, 0.3, 0.05];
     match optim::nelder_mead(energy, &start, 0.5, 1e-10, 2000) {
         Ok(m) => {
             let total = m.value + NUCLEAR_REPULSION_HA;
-            log(Level::Info, &format!("converged after {} evaluations", m.evaluations));
+            log(
+                Level::Info,
+                &format!("converged after {} evaluations", m.evaluations),
+            );
             println!(
                 "{}",
                 json!({
