@@ -673,6 +673,14 @@ fn classify(e: &wasmtime::Error) -> Option<TrapInfo> {
         return t(kind, format!("{trap}{frames}{hint}"));
     }
     let text = format!("{e:#}");
+    // WASI functions refuse out-of-bounds guest pointers with a trap of their own.
+    if text.contains("out of bounds") || text.contains("Pointer not aligned") {
+        let last = text.lines().last().unwrap_or("").trim().to_string();
+        return t(
+            TrapKind::AbiMisuse,
+            format!("a WASI call was passed a bad pointer or length: {last}"),
+        );
+    }
     if text.contains("incompatible import type")
         || text.contains("unknown import")
         || text.contains("instantiat")
