@@ -3,12 +3,15 @@
 //! orchestration core (simulation with invariant checks, trace replay) and the floors it stands
 //! on, with medians over repeated runs, and writes `bench-out/core.json`; `cargo xtask bench q`
 //! measures the Q simulator side by side with qsim, qulacs and Qiskit Aer; `cargo xtask bench phi`
-//! measures the Φ mesh compiler side by side with Strawberry Fields, piquasso and interferometer.
+//! measures the Φ mesh compiler side by side with Strawberry Fields, piquasso and interferometer;
+//! `cargo xtask guests` builds the example K guests (installing the wasm32-wasip1 target when it
+//! is missing) and `cargo xtask bench k` measures the K sandbox.
 
 use anyhow::{bail, Context, Result};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+mod bench_k;
 mod bench_phi;
 mod bench_q;
 
@@ -59,16 +62,57 @@ fn main() -> Result<()> {
         ["bench", "core", rest @ ..] => bench_core(rest),
         ["bench", "q", rest @ ..] => bench_q::bench_q(rest),
         ["bench", "phi", rest @ ..] => bench_phi::bench_phi(rest),
+        ["bench", "k", rest @ ..] => bench_k::bench_k(rest),
+        ["guests"] => build_guests(),
         _ => {
-            eprintln!("usage: cargo xtask test | cargo xtask ci | cargo xtask bench core [--ops N] [--runs R] | cargo xtask bench q [--runs R] [--quick] | cargo xtask bench phi [--runs R] [--quick]");
+            eprintln!("usage: cargo xtask test | cargo xtask ci | cargo xtask guests | cargo xtask bench core [--ops N] [--runs R] | cargo xtask bench q [--runs R] [--quick] | cargo xtask bench phi [--runs R] [--quick] | cargo xtask bench k [--runs R] [--instantiations N] [--quick]");
             std::process::exit(2);
         }
     }
 }
 
-/// What CI runs: formatting, lints, then the whole test suite.
+/// The example K guests' workspace (built for wasm32-wasip1, outside the host workspace).
+const GUESTS_MANIFEST: &str = "examples/guests/Cargo.toml";
+
+/// Installs the wasm32-wasip1 target when rustup lacks it.
+fn ensure_wasm_target() -> Result<()> {
+    let installed = output(Command::new("rustup").args(["target", "list", "--installed"]))
+        .context(
+            "cannot ask rustup for its targets (the K guests need rustup's wasm32-wasip1 target)",
+        )?;
+    if !installed.lines().any(|l| l.trim() == "wasm32-wasip1") {
+        run(Command::new("rustup").args(["target", "add", "wasm32-wasip1"]))?;
+    }
+    Ok(())
+}
+
+/// Builds the example K guests into `target/guests/wasm32-wasip1/release/*.wasm`.
+pub(crate) fn build_guests() -> Result<()> {
+    ensure_wasm_target()?;
+    run(cargo().args([
+        "build",
+        "--manifest-path",
+        GUESTS_MANIFEST,
+        "--target",
+        "wasm32-wasip1",
+        "--release",
+        "--target-dir",
+        "target/guests",
+    ]))
+}
+
+/// What CI runs: formatting, lints (the host workspace and the guests' for wasm32-wasip1), then
+/// the whole test suite.
 fn ci() -> Result<()> {
     run(cargo().args(["fmt", "--all", "--", "--check"]))?;
+    run(cargo().args([
+        "fmt",
+        "--manifest-path",
+        GUESTS_MANIFEST,
+        "--all",
+        "--",
+        "--check",
+    ]))?;
     run(cargo().args([
         "clippy",
         "--workspace",
@@ -77,12 +121,29 @@ fn ci() -> Result<()> {
         "-D",
         "warnings",
     ]))?;
+    ensure_wasm_target()?;
+    run(cargo().args([
+        "clippy",
+        "--manifest-path",
+        GUESTS_MANIFEST,
+        "--workspace",
+        "--target",
+        "wasm32-wasip1",
+        "--release",
+        "--target-dir",
+        "target/guests",
+        "--",
+        "-D",
+        "warnings",
+    ]))?;
     test()
 }
 
-/// The whole test suite: every crate's tests, then the simulation driver over many seeds in
+/// The whole test suite: the example K guests built, every crate's tests, then the simulation driver over many seeds in
 /// release mode, each run's trace replayed and verified.
 fn test() -> Result<()> {
+    // The K tests run the example guests: build them first.
+    build_guests()?;
     let (mut passed, failed) = cargo_test()?;
     if failed > 0 {
         println!("tests: {passed} passed, {failed} failed");

@@ -94,6 +94,12 @@ enum Cmd {
         #[command(subcommand)]
         command: phi::PhiCmd,
     },
+    /// The K domain's sandbox: run WebAssembly guests (fuel-metered, memory-limited,
+    /// deterministic) whose Q and Φ jobs reach the embedded simulators.
+    K {
+        #[command(subcommand)]
+        command: k::KCmd,
+    },
     /// Provider capacity descriptions.
     Machine {
         #[command(subcommand)]
@@ -131,7 +137,8 @@ macro_rules! say {
     }};
 }
 
-// After `say!`, so that `xdv q` and `xdv phi` print through the same macro.
+// After `say!`, so that `xdv k`, `xdv q` and `xdv phi` print through the same macro.
+mod k;
 mod phi;
 mod q;
 mod runner;
@@ -409,6 +416,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
         Cmd::Run(args) => runner::run(args),
         Cmd::Q { command } => q::run(command),
         Cmd::Phi { command } => phi::run(command),
+        Cmd::K { command } => k::run(command),
         Cmd::Machine { command } => match command {
             MachineCmd::Check { file, json } => {
                 let m = load_machine(&file)?;
