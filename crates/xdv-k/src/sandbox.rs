@@ -3,7 +3,8 @@
 //!
 //! Determinism: fuel metering (never epoch interruption, which a timer drives), canonical NaNs,
 //! deterministic relaxed SIMD, no threads (the `threads` feature is not compiled in), WASI with a
-//! fixed clock, seeded randomness, no filesystem, no network, empty stdin. A guest runs
+//! fixed clock, seeded randomness, no filesystem, no network, stdin from the run's configuration
+//! (empty by default). A guest runs
 //! `fuel_per_slice` units, is preempted (an async fuel yield), and resumes exactly where it
 //! stopped; guests of one run are polled round-robin in their order, one slice at a time, by a
 //! poll loop with a no-op waker — no clock, no thread pool.
@@ -23,7 +24,7 @@ use wasmtime::{
     PoolingAllocationConfig, ResourceLimiter, Store, Trap,
 };
 use wasmtime_wasi::p1::WasiP1Ctx;
-use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
+use wasmtime_wasi::p2::pipe::{MemoryInputPipe, MemoryOutputPipe};
 use wasmtime_wasi::{HostMonotonicClock, HostWallClock, I32Exit, WasiCtxBuilder};
 
 /// Bytes of a module file the CLI reads at most.
@@ -142,6 +143,8 @@ pub struct RunConfig {
     pub limits: Limits,
     /// Its command-line arguments (WASI `args_get`; the first is the program name).
     pub args: Vec<String>,
+    /// What the guest reads on stdin (empty by default).
+    pub stdin: Vec<u8>,
 }
 
 impl Default for RunConfig {
@@ -150,6 +153,7 @@ impl Default for RunConfig {
             seed: 1,
             limits: Limits::default(),
             args: vec!["guest".to_string()],
+            stdin: Vec::new(),
         }
     }
 }
@@ -265,6 +269,92 @@ struct Running {
     report: Option<GuestReport>,
 }
 
+/// Guests started together (sharing their channels), each driven one slice at a time.
+pub struct Session {
+    running: Vec<Running>,
+}
+
+/// What one slice of a guest did.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Slice {
+    /// It was preempted (its slice's fuel ran out, or it yielded) and can run again.
+    Preempted,
+    /// It ended in this slice (or had ended before): its report is ready.
+    Ended,
+}
+
+impl Session {
+    /// Guests in the session.
+    pub fn len(&self) -> usize {
+        self.running.len()
+    }
+
+    /// Whether the session has no guests.
+    pub fn is_empty(&self) -> bool {
+        self.running.is_empty()
+    }
+
+    /// Whether guest `i` has ended (an unknown index counts as ended).
+    pub fn is_done(&self, i: usize) -> bool {
+        self.running.get(i).is_none_or(|r| r.fut.is_none())
+    }
+
+    /// Runs guest `i` for one slice: until its slice's fuel (`fuel_per_slice`) runs out, it
+    /// yields, or it ends.
+    pub fn slice(&mut self, i: usize) -> Slice {
+        let Some(r) = self.running.get_mut(i) else {
+            return Slice::Ended;
+        };
+        let Some(fut) = r.fut.as_mut() else {
+            return Slice::Ended;
+        };
+        let mut cx = Context::from_waker(Waker::noop());
+        r.polls += 1;
+        match fut.as_mut().poll(&mut cx) {
+            Poll::Ready((store, result)) => {
+                r.fut = None;
+                r.report = Some(finish(store, result, r.polls, &r.stdout, &r.stderr));
+                Slice::Ended
+            }
+            Poll::Pending
+                if r.polls
+                    > r.polls_fuel_max
+                        .saturating_add(r.yields.load(Ordering::Relaxed)) =>
+            {
+                r.fut = None;
+                let mut rep = GuestReport::not_run(
+                    TrapKind::Blocked,
+                    format!("the guest was preempted {} times without ending: more slices than its fuel allows (a host call that never completes)", r.polls),
+                );
+                rep.slices = r.polls;
+                rep.stdout = r.stdout.contents().to_vec();
+                rep.stderr = r.stderr.contents().to_vec();
+                r.report = Some(rep);
+                Slice::Ended
+            }
+            Poll::Pending => Slice::Preempted,
+        }
+    }
+
+    /// Guest `i`'s report, once it has ended.
+    pub fn report(&self, i: usize) -> Option<&GuestReport> {
+        self.running.get(i).and_then(|r| r.report.as_ref())
+    }
+
+    /// Every guest's report, in order (a guest that has not ended gets a `host` trap report
+    /// saying so).
+    pub fn into_reports(self) -> Vec<GuestReport> {
+        self.running
+            .into_iter()
+            .map(|r| {
+                r.report.unwrap_or_else(|| {
+                    GuestReport::not_run(TrapKind::Host, "the guest had not ended".into())
+                })
+            })
+            .collect()
+    }
+}
+
 impl Sandbox {
     /// A sandbox with `limits` (stack, memory ceiling, pool slots).
     pub fn new(limits: EngineLimits) -> Result<Sandbox, KError> {
@@ -341,6 +431,31 @@ impl Sandbox {
         guests: &[(&Guest, RunConfig)],
         channels: &[Channel],
     ) -> Result<Vec<GuestReport>, KError> {
+        let mut session = self.session(guests, channels)?;
+        loop {
+            let mut live = false;
+            for i in 0..session.len() {
+                if !session.is_done(i) {
+                    live = true;
+                    session.slice(i);
+                }
+            }
+            if !live {
+                break;
+            }
+        }
+        Ok(session.into_reports())
+    }
+
+    /// Starts several guests connected by `channels` without running them: the caller drives
+    /// each one slice at a time with [`Session::slice`], in whatever order its scheduler decides
+    /// (the hypervisor runs the slices its core dispatches). [`Sandbox::run_many`] is a session
+    /// driven round-robin.
+    pub fn session(
+        &self,
+        guests: &[(&Guest, RunConfig)],
+        channels: &[Channel],
+    ) -> Result<Session, KError> {
         if guests.len() > self.limits.guests_at_once_max as usize {
             return Err(KError::TooManyGuests {
                 guests: guests.len(),
@@ -366,53 +481,12 @@ impl Sandbox {
             }
         }
         let table = Arc::new(Mutex::new(Channels::new(channels.len())));
-        let mut running: Vec<Running> = guests
+        let running: Vec<Running> = guests
             .iter()
             .zip(endpoints)
             .map(|((guest, cfg), eps)| self.start(guest, cfg, eps, table.clone()))
             .collect();
-        let mut cx = Context::from_waker(Waker::noop());
-        loop {
-            let mut live = false;
-            for r in running.iter_mut() {
-                let Some(fut) = r.fut.as_mut() else { continue };
-                live = true;
-                r.polls += 1;
-                match fut.as_mut().poll(&mut cx) {
-                    Poll::Ready((store, result)) => {
-                        r.fut = None;
-                        r.report = Some(finish(store, result, r.polls, &r.stdout, &r.stderr));
-                    }
-                    Poll::Pending
-                        if r.polls
-                            > r.polls_fuel_max
-                                .saturating_add(r.yields.load(Ordering::Relaxed)) =>
-                    {
-                        r.fut = None;
-                        let mut rep = GuestReport::not_run(
-                            TrapKind::Blocked,
-                            format!("the guest was preempted {} times without ending: more slices than its fuel allows (a host call that never completes)", r.polls),
-                        );
-                        rep.slices = r.polls;
-                        rep.stdout = r.stdout.contents().to_vec();
-                        rep.stderr = r.stderr.contents().to_vec();
-                        r.report = Some(rep);
-                    }
-                    Poll::Pending => {}
-                }
-            }
-            if !live {
-                break;
-            }
-        }
-        Ok(running
-            .into_iter()
-            .map(|r| {
-                r.report.unwrap_or_else(|| {
-                    GuestReport::not_run(TrapKind::Host, "the guest produced no report".into())
-                })
-            })
-            .collect())
+        Ok(Session { running })
     }
 
     /// Sets up a guest's store (WASI, limiter, ABI state, fuel) and instantiates it from the
@@ -471,6 +545,7 @@ impl Sandbox {
         let host = Host::new(cfg.seed, l, endpoints, channels);
         let yields = host.yields.clone();
         let wasi = WasiCtxBuilder::new()
+            .stdin(MemoryInputPipe::new(cfg.stdin.clone()))
             .stdout(stdout.clone())
             .stderr(stderr.clone())
             .args(&cfg.args)

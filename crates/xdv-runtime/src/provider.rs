@@ -238,6 +238,9 @@ pub enum ProviderError {
     /// contract (fidelity, loss or coherence); the reason carries the predicted figures.
     #[error("contract refused: {0}")]
     Refused(String),
+    /// A guest trapped (out of fuel, memory limit, ABI misuse, …); the message names the kind.
+    #[error("trap {0}")]
+    Trap(String),
     /// The provider failed (a device error, or an injected fault in tests).
     #[error("provider {provider} failed: {message}")]
     Failed {
@@ -257,6 +260,7 @@ impl ProviderError {
             ProviderError::WrongDomain { .. } => 3,
             ProviderError::Failed { .. } => 4,
             ProviderError::Refused(_) => 5,
+            ProviderError::Trap(_) => 6,
         }
     }
 }

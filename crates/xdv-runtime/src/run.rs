@@ -251,7 +251,26 @@ struct VhmRun {
     status: Option<VhmStatus>,
     qubits: Vec<u32>,
     region: Option<xdv_core::PhiRegion>,
+    /// For a VHM that runs a guest: its index in the guests' session, and whether its K job
+    /// was submitted and has ended.
+    guest: Option<usize>,
+    guest_submitted: bool,
+    guest_ended: bool,
 }
+
+impl VhmRun {
+    /// Whether the VHM still has work: a guest that has not ended, or pipeline steps left.
+    fn has_work(&self) -> bool {
+        match self.guest {
+            Some(_) => !self.guest_ended,
+            None => self.next_step < self.decl.steps.len(),
+        }
+    }
+}
+
+/// A job that ended this round: its id, its VHM's index, its result bytes or error, and whether
+/// the result came from the stored state.
+type Completed = (JobId, usize, Result<Vec<u8>, ProviderError>, bool);
 
 struct Dispatched {
     job: JobId,
@@ -296,6 +315,13 @@ struct Runner<'a> {
     table: Vec<ResourceRow>,
     jobs_executed: u64,
     jobs_resumed: u64,
+    /// The K provider: the sandbox, compiled guests by path, the session of the VHMs' guests
+    /// (started after the VHMs are created) and one session per running K pipeline step.
+    sandbox: Option<xdv_k::Sandbox>,
+    compiled: BTreeMap<String, Result<xdv_k::Guest, xdv_k::TrapInfo>>,
+    guests: Option<xdv_k::Session>,
+    k_steps: BTreeMap<JobId, xdv_k::Session>,
+    fuel_per_slice: u64,
 }
 
 impl<'a> Runner<'a> {
@@ -322,6 +348,9 @@ impl<'a> Runner<'a> {
                 status: None,
                 qubits: Vec::new(),
                 region: None,
+                guest: None,
+                guest_submitted: false,
+                guest_ended: false,
             });
             for c in &d.children {
                 walk(c, Some(i), run_seed, out);
@@ -330,22 +359,33 @@ impl<'a> Runner<'a> {
         for d in &manifest.vhms {
             walk(d, None, manifest.seed, &mut vhms);
         }
+        let mut sandbox = None;
+        let mut compiled = BTreeMap::new();
         for v in &vhms {
-            if let Some(g) = v.decl.k.as_ref().and_then(|k| k.guest.as_ref()) {
-                return Err(RunError::Unsupported {
+            let guest = v.decl.k.as_ref().and_then(|k| k.guest.as_ref());
+            let steps = v.decl.steps.iter().filter_map(|s| match s {
+                StepDecl::K { guest, .. } => Some(guest),
+                _ => None,
+            });
+            for g in guest.into_iter().chain(steps) {
+                let bytes = files.get(&g.value).ok_or_else(|| RunError::MissingFile {
                     key: g.key.clone(),
-                    message: "this build's runtime runs pipelines of Q and Φ steps; guests (the K provider) are not wired into `xdv run` yet".into(),
-                    hint: "run the guest with `xdv k run`, or express the VHM as [[vhm.step]]s".into(),
-                });
-            }
-            for (i, s) in v.decl.steps.iter().enumerate() {
-                if let StepDecl::K { guest, .. } = s {
-                    return Err(RunError::Unsupported {
-                        key: format!("{}.step[{i}]", v.decl.key),
-                        message: format!("K step {:?}: this build's runtime runs Q and Φ steps only; the K provider is not wired into `xdv run` yet", guest.value),
-                        hint: "drop the K step or run its guest with `xdv k run`".into(),
-                    });
+                    path: g.value.clone(),
+                })?;
+                if sandbox.is_none() {
+                    sandbox = Some(
+                        xdv_k::Sandbox::new(xdv_k::EngineLimits::default())
+                            .map_err(|e| RunError::Sink(format!("the K sandbox: {e}")))?,
+                    );
                 }
+                if let Some(sb) = &sandbox {
+                    if !compiled.contains_key(&g.value) {
+                        // A module that does not compile faults its VHM when it would start.
+                        compiled.insert(g.value.clone(), sb.compile(bytes));
+                    }
+                }
+            }
+            for s in v.decl.steps.iter() {
                 let path = match s {
                     StepDecl::Q { circuit, .. } => circuit,
                     StepDecl::Phi { program } => program,
@@ -359,6 +399,7 @@ impl<'a> Runner<'a> {
                 }
             }
         }
+        let fuel_per_slice = machine.k.fuel_per_slice;
         let layout = machine.layout();
         let genesis = Genesis {
             machine,
@@ -452,6 +493,11 @@ impl<'a> Runner<'a> {
             table: Vec::new(),
             jobs_executed: 0,
             jobs_resumed: 0,
+            sandbox,
+            compiled,
+            guests: None,
+            k_steps: BTreeMap::new(),
+            fuel_per_slice,
         })
     }
 
@@ -642,6 +688,181 @@ impl<'a> Runner<'a> {
         Ok(())
     }
 
+    /// The sandbox limits of a K job of VHM `i`: its fuel, the machine's slice, its memory, and
+    /// its Q holdings for the jobs its guest submits.
+    fn k_config(
+        &self,
+        i: usize,
+        fuel_units: u64,
+        stdin: Vec<u8>,
+        args: Vec<String>,
+    ) -> xdv_k::RunConfig {
+        let d = &self.vhms[i].decl;
+        let limits = xdv_k::Limits {
+            fuel_max: fuel_units,
+            fuel_per_slice: self.fuel_per_slice.max(1),
+            memory_bytes_max: d.k.as_ref().map_or(64 << 20, |k| k.memory_bytes),
+            qubits_max: d.q.as_ref().map_or(0, |q| q.qubits),
+            shots_max: d.q.as_ref().map_or(0, |q| q.shots),
+            ..xdv_k::Limits::default()
+        };
+        let mut all = vec![d.name.clone()];
+        all.extend(args);
+        xdv_k::RunConfig {
+            seed: self.vhms[i].seed,
+            limits,
+            args: all,
+            stdin,
+        }
+    }
+
+    /// Starts the guests of every created VHM that runs one, in manifest order, connected by
+    /// the manifest's channels between guest VHMs (a channel handle is the index among the
+    /// VHM's channels in manifest order, as in `docs/abi.md`).
+    fn start_guests(&mut self) -> Result<(), RunError> {
+        let Some(sb) = &self.sandbox else {
+            return Ok(());
+        };
+        let mut specs: Vec<(usize, xdv_k::Guest, xdv_k::RunConfig)> = Vec::new();
+        let mut failed = Vec::new();
+        for i in 0..self.vhms.len() {
+            let v = &self.vhms[i];
+            let (Some(k), Some(_)) = (v.decl.k.as_ref(), v.id) else {
+                continue;
+            };
+            let Some(g) = &k.guest else { continue };
+            match self.compiled.get(&g.value) {
+                Some(Ok(guest)) => {
+                    let cfg = self.k_config(i, k.fuel_units, Vec::new(), k.args.clone());
+                    specs.push((i, guest.clone(), cfg));
+                }
+                Some(Err(t)) => failed.push((
+                    i,
+                    format!("guest {:?}: {}: {}", g.value, t.kind.name(), t.message),
+                )),
+                None => failed.push((i, format!("guest {:?} was not compiled", g.value))),
+            }
+        }
+        let index: BTreeMap<String, usize> = specs
+            .iter()
+            .enumerate()
+            .map(|(n, (i, _, _))| (self.vhms[*i].decl.path.clone(), n))
+            .collect();
+        let channels: Vec<xdv_k::Channel> = self
+            .manifest
+            .channels
+            .iter()
+            .filter_map(|c| {
+                Some(xdv_k::Channel {
+                    a: *index.get(&c.a)?,
+                    b: *index.get(&c.b)?,
+                })
+            })
+            .collect();
+        let list: Vec<(&xdv_k::Guest, xdv_k::RunConfig)> =
+            specs.iter().map(|(_, g, c)| (g, c.clone())).collect();
+        let session = sb
+            .session(&list, &channels)
+            .map_err(|e| RunError::Sink(format!("the K sandbox refused the guests: {e}")))?;
+        for (n, (i, _, _)) in specs.iter().enumerate() {
+            self.vhms[*i].guest = Some(n);
+        }
+        self.guests = Some(session);
+        for (i, why) in failed {
+            self.fault(i, 20, why)?;
+        }
+        Ok(())
+    }
+
+    /// Runs one dispatched fuel slice of K job `job` (VHM `vi`); `None` while it goes on.
+    fn k_slice(
+        &mut self,
+        job: JobId,
+        vi: usize,
+        last: bool,
+    ) -> Option<Result<Value, ProviderError>> {
+        let out_of_fuel = || {
+            Err(ProviderError::Trap(
+                "out_of_fuel: the guest used every fuel slice its budget allows without ending"
+                    .into(),
+            ))
+        };
+        let report = |r: &xdv_k::GuestReport| match r.exit {
+            xdv_k::Exit::Ok => Ok(r.to_json()),
+            xdv_k::Exit::Trap => Err(ProviderError::Trap(match &r.trap {
+                Some(t) => format!("{}: {}", t.kind.name(), t.message),
+                None => "trap".into(),
+            })),
+        };
+        if let Some(n) = self.vhms[vi].guest {
+            let session = self.guests.as_mut()?;
+            return match session.slice(n) {
+                xdv_k::Slice::Ended => Some(match session.report(n) {
+                    Some(r) => report(r),
+                    None => out_of_fuel(),
+                }),
+                xdv_k::Slice::Preempted if last => Some(out_of_fuel()),
+                xdv_k::Slice::Preempted => None,
+            };
+        }
+        // A pipeline K step: its guest reads the previous step's result on stdin and writes its
+        // own as JSON on stdout.
+        if !self.k_steps.contains_key(&job) {
+            let v = &self.vhms[vi];
+            let Some(StepDecl::K { guest, fuel_units }) = v.decl.steps.get(v.next_step) else {
+                return Some(Err(ProviderError::Input("no K step is pending".into())));
+            };
+            let (path, fuel) = (guest.value.clone(), *fuel_units);
+            let stdin = serde_json::to_vec(&v.prev).unwrap_or_default();
+            let g = match self.compiled.get(&path) {
+                Some(Ok(g)) => g.clone(),
+                Some(Err(t)) => {
+                    return Some(Err(ProviderError::Input(format!(
+                        "guest {path:?}: {}: {}",
+                        t.kind.name(),
+                        t.message
+                    ))))
+                }
+                None => {
+                    return Some(Err(ProviderError::Input(format!(
+                        "guest {path:?} was not compiled"
+                    ))))
+                }
+            };
+            let cfg = self.k_config(vi, fuel, stdin, Vec::new());
+            let sb = self.sandbox.as_ref()?;
+            match sb.session(&[(&g, cfg)], &[]) {
+                Ok(sess) => {
+                    self.k_steps.insert(job, sess);
+                }
+                Err(e) => {
+                    return Some(Err(ProviderError::Failed {
+                        provider: "xdv-wasm".into(),
+                        message: e.to_string(),
+                    }))
+                }
+            }
+        }
+        let sess = self.k_steps.get_mut(&job)?;
+        let r = match sess.slice(0) {
+            xdv_k::Slice::Ended => match sess.report(0) {
+                Some(r) => match report(r) {
+                    Ok(_) => serde_json::from_slice::<Value>(&r.stdout).map_err(|e| {
+                        ProviderError::Input(format!(
+                            "the K step's stdout is not one JSON document ({e}); a step's guest writes its result as JSON"
+                        ))
+                    }),
+                    Err(e) => Err(e),
+                },
+                None => out_of_fuel(),
+            },
+            xdv_k::Slice::Preempted if last => out_of_fuel(),
+            xdv_k::Slice::Preempted => return None,
+        };
+        self.k_steps.remove(&job);
+        Some(r)
+    }
+
     /// Submits the next step of every VHM that is ready for one.
     fn submit_ready(&mut self) -> Result<(), RunError> {
         for i in 0..self.vhms.len() {
@@ -650,6 +871,27 @@ impl<'a> Runner<'a> {
                 continue;
             }
             let Some(id) = v.id else { continue };
+            if v.guest.is_some() {
+                if !v.guest_submitted {
+                    let fuel_units = v.decl.k.as_ref().map_or(0, |k| k.fuel_units);
+                    let cap = v.cap;
+                    self.vhms[i].guest_submitted = true;
+                    let cost = JobCost {
+                        fuel_units,
+                        ..JobCost::default()
+                    };
+                    let cmd = Command::SubmitJob {
+                        vhm: id,
+                        domain: Domain::K,
+                        cost,
+                    };
+                    if !self.command(Principal::Vhm(id), cap, cmd)? {
+                        let why = self.rejection();
+                        self.fault(i, 11, format!("guest: refused: {why}"))?;
+                    }
+                }
+                continue;
+            }
             let Some(step) = v.decl.steps.get(v.next_step).cloned() else {
                 continue;
             };
@@ -694,8 +936,13 @@ impl<'a> Runner<'a> {
                         },
                     )
                 }
-                // Refused in `Runner::new`; never submitted.
-                StepDecl::K { .. } => continue,
+                StepDecl::K { fuel_units, .. } => (
+                    Domain::K,
+                    JobCost {
+                        fuel_units: *fuel_units,
+                        ..JobCost::default()
+                    },
+                ),
             };
             if !self.command(
                 me,
@@ -829,6 +1076,7 @@ impl<'a> Runner<'a> {
 
     fn go(&mut self, sink: &mut dyn Sink) -> Result<(), RunError> {
         self.create_all()?;
+        self.start_guests()?;
         self.commit(sink)?;
         let max_ticks = self.manifest.max_ticks;
         let mut ticks = 0u64;
@@ -850,6 +1098,27 @@ impl<'a> Runner<'a> {
             }
             // Log, then effect.
             self.commit(sink)?;
+            // K slices first, in the core's dispatch order (guests share channels, so they run
+            // one after another); then the Q and Φ jobs, in parallel.
+            let mut k_done: Vec<(JobId, usize, Result<Vec<u8>, ProviderError>)> = Vec::new();
+            for e in &effects {
+                if let Effect::RunSlice { job, last, .. } = e {
+                    let Some(&vi) = self.jobs.get(job) else {
+                        continue;
+                    };
+                    if let Some(r) = self.k_slice(*job, vi, *last) {
+                        let bytes = r.and_then(|v| {
+                            serde_json::to_vec(&json!({"ok": v})).map_err(|e| {
+                                ProviderError::Failed {
+                                    provider: "xdv-wasm".into(),
+                                    message: e.to_string(),
+                                }
+                            })
+                        });
+                        k_done.push((*job, vi, bytes));
+                    }
+                }
+            }
             // Which jobs fail by injection is decided in dispatch order, before running.
             let mut inject = Vec::with_capacity(work.len());
             for d in &work {
@@ -866,13 +1135,20 @@ impl<'a> Runner<'a> {
                 .iter()
                 .map(|d| self.resume.results.get(&d.job.0).cloned())
                 .collect();
-            let this = &*self;
+            // Only the providers cross into the worker threads (the K sessions stay here).
+            let (qs, phis) = (&self.q, &self.phi);
+            let provider = |d: Domain, i: u32| -> &dyn Provider {
+                match d {
+                    Domain::Phi => phis[i as usize].as_ref(),
+                    _ => qs[i as usize].as_ref(),
+                }
+            };
             let outcomes: Vec<Result<Vec<u8>, ProviderError>> = work
                 .par_iter()
                 .zip(&inject)
                 .zip(&resumed)
                 .map(|((d, &fail), stored)| {
-                    let p = this.provider(d.provider, d.index);
+                    let p = provider(d.provider, d.index);
                     if let Some(bytes) = stored {
                         return decode_stored(bytes);
                     }
@@ -900,14 +1176,15 @@ impl<'a> Runner<'a> {
                 .collect();
             // Completions in job-id order (the core dispatched in its own order; `work` follows it,
             // but sort anyway so the rule does not depend on that).
-            let mut done: Vec<(Dispatched, Result<Vec<u8>, ProviderError>, bool)> = work
+            let mut done: Vec<Completed> = work
                 .into_iter()
                 .zip(outcomes)
                 .zip(resumed.iter().map(Option::is_some))
-                .map(|((d, o), r)| (d, o, r))
+                .map(|((d, o), r)| (d.job, d.vhm, o, r))
+                .chain(k_done.into_iter().map(|(j, v, o)| (j, v, o, false)))
                 .collect();
-            done.sort_by_key(|(d, _, _)| d.job);
-            for (d, outcome, was_stored) in done {
+            done.sort_by_key(|(j, _, _, _)| *j);
+            for (job, vi, outcome, was_stored) in done {
                 if was_stored {
                     self.jobs_resumed += 1;
                 } else {
@@ -921,14 +1198,18 @@ impl<'a> Runner<'a> {
                             .unwrap_or_default()
                     }
                 };
-                self.pending_results.push((d.job.0, bytes));
+                self.pending_results.push((job.0, bytes));
                 let status = match &outcome {
                     Ok(_) => JobStatus::Ok,
                     Err(e) => JobStatus::Failed(e.code()),
                 };
-                self.apply(Input::Completion { job: d.job, status })?;
-                let v = &mut self.vhms[d.vhm];
+                self.apply(Input::Completion { job, status })?;
+                let v = &mut self.vhms[vi];
                 v.waiting = None;
+                let is_guest = v.guest.is_some();
+                if is_guest {
+                    v.guest_ended = true;
+                }
                 match outcome {
                     Ok(bytes) => {
                         let doc: Value = serde_json::from_slice::<Value>(&bytes)
@@ -937,11 +1218,17 @@ impl<'a> Runner<'a> {
                             .unwrap_or(Value::Null);
                         v.prev = doc.clone();
                         v.results.push(doc);
-                        v.next_step += 1;
+                        if !is_guest {
+                            v.next_step += 1;
+                        }
                     }
                     Err(e) => {
-                        let step = v.next_step;
-                        self.fault(d.vhm, 100 + e.code(), format!("step {step}: {e}"))?;
+                        let what = if is_guest {
+                            "guest".to_string()
+                        } else {
+                            format!("step {}", v.next_step)
+                        };
+                        self.fault(vi, 100 + e.code(), format!("{what}: {e}"))?;
                     }
                 }
             }
@@ -969,7 +1256,7 @@ impl<'a> Runner<'a> {
     /// Terminates every root VHM whose whole tree has finished its steps.
     fn finish_done(&mut self) -> Result<(), RunError> {
         let n = self.vhms.len();
-        let done = |v: &VhmRun| v.status.is_some() || v.next_step >= v.decl.steps.len();
+        let done = |v: &VhmRun| v.status.is_some() || !v.has_work();
         for i in 0..n {
             if self.vhms[i].parent.is_some() || self.vhms[i].status.is_some() {
                 continue;

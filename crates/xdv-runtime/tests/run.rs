@@ -210,7 +210,13 @@ fn three_tenants_finish_with_correct_and_isolated_results() {
 
 #[test]
 fn runs_are_deterministic_and_their_traces_replay() {
-    for dir in ["hybrid-pipeline", "three-tenants"] {
+    require_guests();
+    for dir in [
+        "hybrid-pipeline",
+        "three-tenants",
+        "vqe-vhm",
+        "white-paper-pipeline",
+    ] {
         let (a, ta) = go(dir, &Options::default());
         let (b, tb) = go(dir, &Options::default());
         assert_eq!(a.to_json(), b.to_json(), "{dir}");
@@ -224,7 +230,13 @@ fn runs_are_deterministic_and_their_traces_replay() {
 
 #[test]
 fn a_run_crashed_at_any_commit_resumes_to_the_same_result() {
-    for dir in ["hybrid-pipeline", "three-tenants"] {
+    require_guests();
+    for dir in [
+        "hybrid-pipeline",
+        "three-tenants",
+        "vqe-vhm",
+        "white-paper-pipeline",
+    ] {
         let (whole, whole_trace) = go(dir, &Options::default());
         let (m, files, machine) = load(dir, None);
         let mut k = 1;
@@ -333,26 +345,6 @@ fn a_failing_provider_faults_only_the_vhm_whose_job_failed_and_its_children() {
 }
 
 #[test]
-fn k_steps_are_refused_until_the_k_provider_is_wired() {
-    let text = "name = \"k\"\n[[vhm]]\nname = \"a\"\n[vhm.k]\nfuel_units = 1000\n[[vhm.step]]\ndomain = \"k\"\nguest = \"g.wat\"\n";
-    let m = Manifest::from_toml(text, "k.toml").expect("parses");
-    let files = BTreeMap::from([("g.wat".to_string(), b"(module)".to_vec())]);
-    let r = run(
-        &m,
-        &files,
-        Machine::default_machine(),
-        &Options::default(),
-        Resume::default(),
-        &mut NoSink,
-    );
-    assert!(
-        matches!(r, Err(RunError::Unsupported { .. })),
-        "{:?}",
-        r.err()
-    );
-}
-
-#[test]
 fn providers_answer_capabilities_or_say_unsupported() {
     let q = EmbeddedQ::new("q", 5, vec![(0, 1), (1, 2)], None);
     assert_eq!(q.query(Query::Qubits), Answer::Value(Capability::Count(5)));
@@ -419,4 +411,174 @@ fn a_phi_provider_with_a_device_reports_its_model() {
         Answer::Value(Capability::DurationNs(d.reconfiguration_time_ns))
     );
     assert_eq!(p.query(Query::Qubits), Answer::Unsupported);
+}
+
+/// The guests' modules are built by `cargo xtask guests` (and by `cargo xtask test` before the
+/// tests); a test that needs them fails, never skips, when they are missing.
+fn require_guests() {
+    for g in ["vqe-h2", "qaoa-maxcut"] {
+        let p = examples().join(format!("../target/guests/wasm32-wasip1/release/{g}.wasm"));
+        assert!(
+            p.exists(),
+            "{} is missing: build the example guests with `cargo xtask guests` (or run the suite with `cargo xtask test`)",
+            p.display()
+        );
+    }
+}
+
+#[test]
+fn the_vqe_and_qaoa_guests_run_as_vhms_and_reach_their_answers() {
+    require_guests();
+    let (r, trace) = go("vqe-vhm", &Options::default());
+    for v in &r.vhms {
+        assert_eq!(v.status, VhmStatus::Finished, "{}", v.path);
+    }
+    let report = |path: &str| -> Value {
+        let out = vhm(&r, path).results[0]["stdout"]
+            .as_str()
+            .expect("stdout")
+            .to_string();
+        serde_json::from_str(out.trim()).expect("the guest prints one JSON document")
+    };
+    let e = report("chemistry")["energy_total_ha"]
+        .as_f64()
+        .expect("energy");
+    // The STO-3G H₂ ground state at 0.735 Å, within chemical accuracy (1.6 mHa).
+    assert!((e - -1.137).abs() < 1.6e-3, "VQE energy {e}");
+    let cut = report("maxcut")["most_frequent_cut"].as_u64().expect("cut");
+    // The example graph's edges, from its own report; its best cut by brute force.
+    let g = report("maxcut")["graph"].clone();
+    let n = g["nodes"].as_u64().expect("nodes") as u32;
+    let edges: Vec<(u64, u64)> = g["edges"]
+        .as_array()
+        .expect("edges")
+        .iter()
+        .map(|e| (e[0].as_u64().expect("a"), e[1].as_u64().expect("b")))
+        .collect();
+    let best = (0u64..1 << n)
+        .map(|m| {
+            edges
+                .iter()
+                .filter(|(a, b)| (m >> a & 1) != (m >> b & 1))
+                .count() as u64
+        })
+        .max()
+        .expect("cuts");
+    assert_eq!(cut, best);
+    // The core dispatched the guests in fuel slices: the charged fuel is a whole number of
+    // slices covering what the guest consumed.
+    let fuel_row = r
+        .resource_table
+        .iter()
+        .find(|row| row.name == "chemistry" && row.resource.name() == "fuel_units")
+        .expect("fuel row");
+    let used = vhm(&r, "chemistry").results[0]["fuel_consumed"]
+        .as_u64()
+        .expect("fuel");
+    assert!(fuel_row.consumed >= used && fuel_row.consumed - used < 1_000_000);
+    xdv_trace::replay(&trace, xdv_trace::ReplayOptions::default()).expect("replays");
+    // Deterministic: the same report and trace again.
+    let (r2, trace2) = go("vqe-vhm", &Options::default());
+    assert_eq!(r2.to_json(), r.to_json());
+    assert_eq!(trace2, trace);
+}
+
+#[test]
+fn a_guest_that_traps_faults_its_vhm_alone() {
+    // `spin` loops forever and runs out of fuel; `ok` returns at once.
+    let text = "name = \"traps\"\n\
+        [[vhm]]\nname = \"spin\"\n[vhm.k]\nguest = \"spin.wat\"\nfuel_units = 3000000\n\
+        [[vhm]]\nname = \"ok\"\n[vhm.k]\nguest = \"ok.wat\"\nfuel_units = 1000000\n";
+    let m = Manifest::from_toml(text, "traps.toml").expect("parses");
+    let files = BTreeMap::from([
+        (
+            "spin.wat".to_string(),
+            b"(module (func (export \"_start\") (loop (br 0))) (memory (export \"memory\") 1))"
+                .to_vec(),
+        ),
+        (
+            "ok.wat".to_string(),
+            b"(module (func (export \"_start\")) (memory (export \"memory\") 1))".to_vec(),
+        ),
+    ]);
+    let mut sink = MemSink::default();
+    let r = run(
+        &m,
+        &files,
+        Machine::default_machine(),
+        &Options::default(),
+        Resume::default(),
+        &mut sink,
+    )
+    .expect("runs");
+    assert!(
+        matches!(&vhm(&r, "spin").status, VhmStatus::Faulted(m) if m.contains("out_of_fuel")),
+        "{:?}",
+        vhm(&r, "spin").status
+    );
+    assert_eq!(vhm(&r, "ok").status, VhmStatus::Finished);
+    // Three slices of 1 000 000 fuel units, dispatched one per tick.
+    assert!(r.ticks >= 3, "{} ticks", r.ticks);
+    xdv_trace::replay(&sink.trace, xdv_trace::ReplayOptions::default()).expect("replays");
+}
+
+#[test]
+fn the_white_paper_pipeline_chains_classical_quantum_phase_classical() {
+    require_guests();
+    let (r, trace) = go("white-paper-pipeline", &Options::default());
+    let v = vhm(&r, "pipeline");
+    assert_eq!(v.status, VhmStatus::Finished);
+    assert_eq!(v.results.len(), 4);
+    // Step 0: the angles of the data vector, recomputed here.
+    let data = [3.0f64, 1.0, 2.0, 0.5];
+    let norm = data.iter().map(|x| x * x).sum::<f64>().sqrt();
+    let p: Vec<f64> = data.iter().map(|x| (x / norm).powi(2)).collect();
+    let theta0 = v.results[0]["params"]["theta0"].as_f64().expect("theta0");
+    assert!((theta0 - 2.0 * (p[2] + p[3]).sqrt().atan2((p[0] + p[1]).sqrt())).abs() < 1e-12);
+    // Step 1: the sampled distribution is the data's squared amplitudes (5 standard deviations).
+    let counts = v.results[1]["counts"].as_object().expect("counts");
+    let shots = 20000.0;
+    let mut sampled = [0.0f64; 4];
+    for (k, n) in counts {
+        let i = usize::from_str_radix(k, 2).expect("binary key");
+        sampled[i] = n.as_f64().expect("count") / shots;
+    }
+    for i in 0..4 {
+        let sd = (p[i] * (1.0 - p[i]) / shots).sqrt();
+        assert!(
+            (sampled[i] - p[i]).abs() < 5.0 * sd + 1e-9,
+            "outcome {i}: {sampled:?} vs {p:?}"
+        );
+    }
+    // Step 2: the sampled distribution as a field through the documented interferometer.
+    let mut f: Vec<(f64, f64)> = sampled.iter().map(|q| (q.sqrt(), 0.0)).collect();
+    let q = std::f64::consts::FRAC_PI_4;
+    mzi(&mut f, 0, q, 0.0);
+    mzi(&mut f, 2, q, 0.0);
+    mzi(&mut f, 1, q, std::f64::consts::FRAC_PI_2);
+    let got = v.results[2]["intensities"].as_array().expect("intensities");
+    for (m, g) in got.iter().enumerate() {
+        let want = f[m].0 * f[m].0 + f[m].1 * f[m].1;
+        assert!(
+            (g.as_f64().expect("number") - want).abs() < 1e-12,
+            "mode {m}"
+        );
+    }
+    // Step 3: the post-processing guest's summary of that light.
+    let post = &v.results[3];
+    let total: f64 = got.iter().filter_map(Value::as_f64).sum();
+    let dist: Vec<f64> = got
+        .iter()
+        .filter_map(Value::as_f64)
+        .map(|x| x / total)
+        .collect();
+    for (a, b) in dist
+        .iter()
+        .zip(post["distribution"].as_array().expect("distribution"))
+    {
+        assert!((a - b.as_f64().expect("number")).abs() < 1e-12);
+    }
+    let brightest = (0..4).fold(0, |b, i| if dist[i] > dist[b] { i } else { b });
+    assert_eq!(post["brightest_mode"].as_u64(), Some(brightest as u64));
+    xdv_trace::replay(&trace, xdv_trace::ReplayOptions::default()).expect("replays");
 }

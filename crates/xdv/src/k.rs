@@ -118,6 +118,7 @@ pub fn run(cmd: KCmd) -> Result<ExitCode> {
                             .file_name()
                             .map(|n| n.to_string_lossy().into_owned())
                             .unwrap_or_else(|| "guest".into())],
+                        stdin: Vec::new(),
                     };
                     (*g, cfg)
                 })

@@ -258,6 +258,24 @@ pub fn run(a: RunArgs) -> Result<ExitCode> {
 
 /// One line about a step's result.
 fn summarize(r: &serde_json::Value) -> String {
+    if let (Some(exit), Some(fuel)) = (r.get("exit"), r.get("fuel_consumed")) {
+        let jobs = r.get("jobs").and_then(|j| j.as_array()).map_or(0, Vec::len);
+        let out = r
+            .get("stdout")
+            .and_then(|s| s.as_str())
+            .unwrap_or("")
+            .trim();
+        let cut: String = out.chars().take(200).collect();
+        let more = if out.chars().count() > 200 {
+            " …"
+        } else {
+            ""
+        };
+        return format!(
+            "guest exit {}, {fuel} fuel units, {jobs} jobs; stdout: {cut}{more}",
+            exit.as_str().unwrap_or("?")
+        );
+    }
     if let Some(c) = r.get("counts").and_then(|c| c.as_object()) {
         let mut top: Vec<(&String, u64)> = c
             .iter()

@@ -42,7 +42,12 @@ fn stable(out: &[u8]) -> Value {
 
 #[test]
 fn examples_run_and_their_state_and_trace_verify() {
-    for ex in ["hybrid-pipeline", "three-tenants"] {
+    for ex in [
+        "hybrid-pipeline",
+        "three-tenants",
+        "white-paper-pipeline",
+        "vqe-vhm",
+    ] {
         let dir = tmp(&format!("verify-{ex}"));
         let trace = dir.with_extension("trace");
         let o = xdv(&[
