@@ -1,0 +1,90 @@
+//! Measures the Domain Hypervisor's overhead on the VQE example: the VQE guest run as a VHM by
+//! `xdv run`'s loop (manifest → core commands, fuel slices dispatched by the core's scheduler,
+//! the trace appended for every input) against the same guest, with the same seed and limits,
+//! run directly in the K sandbox. Both sides compile the guest and run it to the end; the runs
+//! alternate, and the medians are printed as JSON for `cargo xtask bench run`.
+//!
+//! `cargo run --release -p xdv-runtime --example hv_overhead -- [RUNS]` (build the guests first:
+//! `cargo xtask guests`).
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::time::Instant;
+use xdv_runtime::run::NoSink;
+use xdv_runtime::{Manifest, Options, Resume};
+
+fn main() {
+    let runs: usize = std::env::args()
+        .nth(1)
+        .map(|a| a.parse().expect("RUNS is an integer"))
+        .unwrap_or(11)
+        .max(1);
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let wasm = root.join("target/guests/wasm32-wasip1/release/vqe-h2.wasm");
+    let bytes = std::fs::read(&wasm).unwrap_or_else(|e| {
+        panic!(
+            "{}: {e}; build the guests with `cargo xtask guests`",
+            wasm.display()
+        )
+    });
+    let text = "name = \"vqe\"\nseed = 1\n[[vhm]]\nname = \"chemistry\"\n[vhm.k]\nguest = \"vqe.wasm\"\nfuel_units = 100000000\nmemory_mib = 64\n[vhm.q]\nqubits = 2\nshots = 1000000\n";
+    let manifest = Manifest::from_toml(text, "vqe.toml").expect("manifest");
+    let files = BTreeMap::from([("vqe.wasm".to_string(), bytes.clone())]);
+    let machine = xdv_core::Machine::default_machine();
+    let vhm_seed = xdv_runtime::run::vhm_seed(1, &manifest.vhms[0]);
+    let direct_cfg = xdv_k::RunConfig {
+        seed: vhm_seed,
+        limits: xdv_k::Limits {
+            fuel_max: 100_000_000,
+            fuel_per_slice: machine.k.fuel_per_slice,
+            memory_bytes_max: 64 << 20,
+            qubits_max: 2,
+            shots_max: 1_000_000,
+            ..xdv_k::Limits::default()
+        },
+        args: vec!["chemistry".into()],
+        stdin: Vec::new(),
+    };
+    let sandbox = xdv_k::Sandbox::new(xdv_k::EngineLimits::default()).expect("sandbox");
+    let (mut hv, mut direct) = (Vec::new(), Vec::new());
+    let mut check = None;
+    for i in 0..runs + 1 {
+        for side in [i % 2, 1 - i % 2] {
+            let t0 = Instant::now();
+            let out = if side == 0 {
+                let r = xdv_runtime::run(
+                    &manifest,
+                    &files,
+                    machine.clone(),
+                    &Options::default(),
+                    Resume::default(),
+                    &mut NoSink,
+                )
+                .expect("run");
+                r.vhms[0].results[0]["stdout"].clone()
+            } else {
+                let g = sandbox.compile(&bytes).expect("compiles");
+                let r = sandbox.run(&g, &direct_cfg).expect("runs");
+                serde_json::json!(String::from_utf8_lossy(&r.stdout))
+            };
+            let s = t0.elapsed().as_secs_f64();
+            // The two sides compute the same thing.
+            match &check {
+                None => check = Some(out),
+                Some(c) => assert_eq!(c, &out, "the hypervisor and the direct run differ"),
+            }
+            if i > 0 {
+                if side == 0 { hv.push(s) } else { direct.push(s) }
+            }
+        }
+    }
+    let med = |v: &mut Vec<f64>| {
+        v.sort_by(f64::total_cmp);
+        v[v.len() / 2]
+    };
+    let (h, d) = (med(&mut hv), med(&mut direct));
+    println!(
+        "{{\"runs\": {runs}, \"hypervisor_s_median\": {h:.6}, \"direct_s_median\": {d:.6}, \"overhead_fraction\": {:.4}}}",
+        h / d - 1.0
+    );
+}
