@@ -225,6 +225,9 @@ pub fn verify(key: &PublicKey, msg: &[u8], sig: &Signature) -> Result<(), SignEr
     }
 }
 
+/// A decoded list of algorithm-tagged byte strings.
+pub type Tagged = Vec<(Algorithm, Vec<u8>)>;
+
 /// Lists of tagged keys and signatures share one encoding: `count u8 ‖ (alg u16 LE ‖ len u32 LE ‖
 /// bytes)*`.
 pub fn encode_tagged(out: &mut Vec<u8>, items: &[(Algorithm, &[u8])]) {
@@ -237,7 +240,7 @@ pub fn encode_tagged(out: &mut Vec<u8>, items: &[(Algorithm, &[u8])]) {
 }
 
 /// Decodes [`encode_tagged`] from the start of `b`; returns the items and the bytes consumed.
-pub fn decode_tagged(b: &[u8]) -> Result<(Vec<(Algorithm, Vec<u8>)>, usize), String> {
+pub fn decode_tagged(b: &[u8]) -> Result<(Tagged, usize), String> {
     let n = *b.first().ok_or("no count byte")?;
     let mut pos = 1usize;
     let mut out = Vec::with_capacity(usize::from(n));

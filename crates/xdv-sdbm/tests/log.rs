@@ -133,7 +133,7 @@ fn flipping_any_byte_is_detected_and_located_in_its_frame() {
     let in_sig = |p: usize| {
         sig_ranges
             .iter()
-            .any(|(s, e)| *s + 16 <= p && p + 16 < *e && (p - s) % 7 != 0)
+            .any(|(s, e)| *s + 16 <= p && p + 16 < *e && !(p - s).is_multiple_of(7))
     };
     for pos in (0..bytes.len()).filter(|p| !in_sig(*p)) {
         for bit in [0x01u8, 0x80] {

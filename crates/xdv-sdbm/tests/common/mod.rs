@@ -19,7 +19,7 @@ pub fn sample(i: u64) -> Entry {
     let event = match i % 7 {
         0 => Event::VhmCreated {
             vhm: v,
-            parent: (i % 2 == 0).then_some(1),
+            parent: i.is_multiple_of(2).then_some(1),
             name: format!("tenant-{i}"),
         },
         1 => Event::VhmStopped {
@@ -30,13 +30,17 @@ pub fn sample(i: u64) -> Entry {
             vhm: v,
             resource: "qubits".into(),
             amount: i * 3,
-            released: i % 3 == 0,
+            released: i.is_multiple_of(3),
         },
         3 => Event::Transition {
             vhm: v,
             job: i,
             from: Domain::K,
-            to: if i % 2 == 0 { Domain::Q } else { Domain::Phi },
+            to: if i.is_multiple_of(2) {
+                Domain::Q
+            } else {
+                Domain::Phi
+            },
             detail: "submitted".into(),
         },
         4 => Event::Ipc {
