@@ -2,12 +2,14 @@
 //! formatting and lint checks; `cargo xtask bench core` measures the
 //! orchestration core (simulation with invariant checks, trace replay) and the floors it stands
 //! on, with medians over repeated runs, and writes `bench-out/core.json`; `cargo xtask bench q`
-//! measures the Q simulator side by side with qsim, qulacs and Qiskit Aer.
+//! measures the Q simulator side by side with qsim, qulacs and Qiskit Aer; `cargo xtask bench
+//! audit` measures the audit log's append, verification and checkpoint signature costs.
 
 use anyhow::{bail, Context, Result};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+mod bench_audit;
 mod bench_q;
 
 fn root() -> PathBuf {
@@ -56,8 +58,9 @@ fn main() -> Result<()> {
         ["test"] => test(),
         ["bench", "core", rest @ ..] => bench_core(rest),
         ["bench", "q", rest @ ..] => bench_q::bench_q(rest),
+        ["bench", "audit", rest @ ..] => bench_audit::bench_audit(rest),
         _ => {
-            eprintln!("usage: cargo xtask test | cargo xtask ci | cargo xtask bench core [--ops N] [--runs R] | cargo xtask bench q [--runs R] [--quick]");
+            eprintln!("usage: cargo xtask test | cargo xtask ci | cargo xtask bench core [--ops N] [--runs R] | cargo xtask bench q [--runs R] [--quick] | cargo xtask bench audit [--entries N] [--runs R] [--quick]");
             std::process::exit(2);
         }
     }
