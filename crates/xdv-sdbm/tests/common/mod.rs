@@ -1,4 +1,4 @@
-//! Helpers shared by the integration tests: scratch directories and sample entries.
+//! Shared pieces of the integration tests: scratch directories and sample entries.
 
 #![allow(dead_code)]
 
