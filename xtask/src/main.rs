@@ -5,12 +5,14 @@
 //! measures the Q simulator side by side with qsim, qulacs and Qiskit Aer; `cargo xtask bench phi`
 //! measures the Φ mesh compiler side by side with Strawberry Fields, piquasso and interferometer;
 //! `cargo xtask guests` builds the example K guests (installing the wasm32-wasip1 target when it
-//! is missing) and `cargo xtask bench k` measures the K sandbox.
+//! is missing) and `cargo xtask bench k` measures the K sandbox; `cargo xtask bench audit`
+//! measures the audit log's append, verification and checkpoint signature costs.
 
 use anyhow::{bail, Context, Result};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+mod bench_audit;
 mod bench_k;
 mod bench_phi;
 mod bench_q;
@@ -63,9 +65,10 @@ fn main() -> Result<()> {
         ["bench", "q", rest @ ..] => bench_q::bench_q(rest),
         ["bench", "phi", rest @ ..] => bench_phi::bench_phi(rest),
         ["bench", "k", rest @ ..] => bench_k::bench_k(rest),
+        ["bench", "audit", rest @ ..] => bench_audit::bench_audit(rest),
         ["guests"] => build_guests(),
         _ => {
-            eprintln!("usage: cargo xtask test | cargo xtask ci | cargo xtask guests | cargo xtask bench core [--ops N] [--runs R] | cargo xtask bench q [--runs R] [--quick] | cargo xtask bench phi [--runs R] [--quick] | cargo xtask bench k [--runs R] [--instantiations N] [--quick]");
+            eprintln!("usage: cargo xtask test | cargo xtask ci | cargo xtask guests | cargo xtask bench core [--ops N] [--runs R] | cargo xtask bench q [--runs R] [--quick] | cargo xtask bench phi [--runs R] [--quick] | cargo xtask bench k [--runs R] [--instantiations N] [--quick] | cargo xtask bench audit [--entries N] [--runs R] [--quick]");
             std::process::exit(2);
         }
     }

@@ -74,7 +74,11 @@ fn main() {
                 Some(c) => assert_eq!(c, &out, "the hypervisor and the direct run differ"),
             }
             if i > 0 {
-                if side == 0 { hv.push(s) } else { direct.push(s) }
+                if side == 0 {
+                    hv.push(s)
+                } else {
+                    direct.push(s)
+                }
             }
         }
     }

@@ -53,6 +53,12 @@ enum Cmd {
         /// Also run the full (non-incremental) invariant check every N steps (0: only at the end).
         #[arg(long, default_value_t = 4096)]
         full_check_every: u64,
+        /// Also write a signed audit log here, derived from the run's trace (needs --keys).
+        #[arg(long, requires = "keys")]
+        audit: Option<PathBuf>,
+        /// The key directory that signs the audit log (`xdv keys generate DIR`).
+        #[arg(long, requires = "audit")]
+        keys: Option<PathBuf>,
         /// Print one JSON document.
         #[arg(long)]
         json: bool,
@@ -100,6 +106,16 @@ enum Cmd {
         #[command(subcommand)]
         command: k::KCmd,
     },
+    /// The tamper-evident audit log: verify, prove inclusion and consistency, show entries.
+    Audit {
+        #[command(subcommand)]
+        command: audit::AuditCmd,
+    },
+    /// Key directories: master secret and the public keys derived from it.
+    Keys {
+        #[command(subcommand)]
+        command: audit::KeysCmd,
+    },
     /// Provider capacity descriptions.
     Machine {
         #[command(subcommand)]
@@ -142,6 +158,8 @@ mod k;
 mod phi;
 mod q;
 mod runner;
+// `xdv audit` and `xdv keys`, and the audit log that `xdv sim --audit` writes.
+mod audit;
 
 /// The trace bytes at `path`: a trace file, or the trace a state directory (`xdv run --state-dir`)
 /// holds. The flag is true for a state directory, whose trace is unsealed while its run is
@@ -180,8 +198,15 @@ fn run(cli: Cli) -> Result<ExitCode> {
             trace,
             machine,
             full_check_every,
+            audit: audit_path,
+            keys,
             json,
         } => {
+            if let Some(k) = &keys {
+                // Fail before the run, not after it.
+                audit::load_signer(k)?;
+            }
+            let mut audit_trace: Option<Vec<u8>> = None;
             let mut cfg = SimConfig::new(seed, ops);
             cfg.full_check_every = full_check_every;
             if let Some(m) = machine {
@@ -204,23 +229,48 @@ fn run(cli: Cli) -> Result<ExitCode> {
                     }
                     r
                 }
+                None if audit_path.is_some() => {
+                    let genesis = cfg.genesis();
+                    let mut w = TraceWriter::new(Vec::new(), &genesis, DEFAULT_DIGEST_INTERVAL)?;
+                    let r = xdv_sim::run(&cfg, Some(&mut w));
+                    if let Ok((_, core)) = &r {
+                        audit_trace = Some(w.finish(core)?);
+                    }
+                    r
+                }
                 None => xdv_sim::run::<std::io::Sink>(&cfg, None),
+            };
+            let audit_written = match (&audit_path, &keys, &result) {
+                (Some(a), Some(k), Ok(_)) => {
+                    let bytes = match audit_trace.take() {
+                        Some(b) => b,
+                        None => std::fs::read(trace.as_deref().context("a trace path")?)?,
+                    };
+                    Some(audit::write_from_trace(
+                        &bytes,
+                        a,
+                        k,
+                        audit::CHECKPOINT_EVERY_DEFAULT,
+                    )?)
+                }
+                _ => None,
             };
             let secs = start.elapsed().as_secs_f64();
             match result {
                 Ok((rep, _)) => {
                     let rate = rep.ops as f64 / secs.max(1e-9);
                     if json {
-                        say!(
-                            "{}",
-                            json!({
-                                "seed": rep.seed, "ops": rep.ops, "accepted": rep.accepted, "rejected": rep.rejected,
-                                "invariant_violations": 0, "state_hash": hex(&rep.state_hash), "ops_per_sec": rate,
-                                "attacks_refused": rep.attacks, "vhms_created": rep.vhms_created,
-                                "vhms_stopped": rep.vhms_stopped, "jobs_completed": rep.jobs_completed,
-                                "messages": rep.messages, "rejections": rep.rejections,
-                            })
-                        );
+                        let mut doc = json!({
+                            "seed": rep.seed, "ops": rep.ops, "accepted": rep.accepted, "rejected": rep.rejected,
+                            "invariant_violations": 0, "state_hash": hex(&rep.state_hash), "ops_per_sec": rate,
+                            "attacks_refused": rep.attacks, "vhms_created": rep.vhms_created,
+                            "vhms_stopped": rep.vhms_stopped, "jobs_completed": rep.jobs_completed,
+                            "messages": rep.messages, "rejections": rep.rejections,
+                        });
+                        if let Some(w) = &audit_written {
+                            doc["audit"] = json!({"entries": w.entries, "checkpoints": w.checkpoints, "root": hex(&w.root)});
+                        }
+                        say!("{doc}");
                     } else {
                         say!(
                             "seed {}: {} inputs, {} accepted, {} rejected, 0 invariant violations",
@@ -240,6 +290,15 @@ fn run(cli: Cli) -> Result<ExitCode> {
                         say!("  {:.0} inputs/s ({:.3} s)", rate, secs);
                         if let Some(t) = trace {
                             say!("  trace written to {}", t.display());
+                        }
+                        if let (Some(a), Some(w)) = (&audit_path, &audit_written) {
+                            say!(
+                                "  audit log written to {}: {} entries, {} checkpoints, root {}",
+                                a.display(),
+                                w.entries,
+                                w.checkpoints,
+                                hex(&w.root)
+                            );
                         }
                     }
                     Ok(ExitCode::SUCCESS)
@@ -415,6 +474,8 @@ fn run(cli: Cli) -> Result<ExitCode> {
         }
         Cmd::Run(args) => runner::run(args),
         Cmd::Q { command } => q::run(command),
+        Cmd::Audit { command } => audit::run(command),
+        Cmd::Keys { command } => audit::run_keys(command),
         Cmd::Phi { command } => phi::run(command),
         Cmd::K { command } => k::run(command),
         Cmd::Machine { command } => match command {
