@@ -6,7 +6,8 @@
 //! measures the Φ mesh compiler side by side with Strawberry Fields, piquasso and interferometer;
 //! `cargo xtask guests` builds the example K guests (installing the wasm32-wasip1 target when it
 //! is missing) and `cargo xtask bench k` measures the K sandbox; `cargo xtask bench audit`
-//! measures the audit log's append, verification and checkpoint signature costs.
+//! measures the audit log's append, verification and checkpoint signature costs; `cargo xtask
+//! bench run` measures VHM churn in the core and the hypervisor's overhead on the VQE guest.
 
 use anyhow::{bail, Context, Result};
 use std::path::{Path, PathBuf};
@@ -16,6 +17,7 @@ mod bench_audit;
 mod bench_k;
 mod bench_phi;
 mod bench_q;
+mod bench_run;
 
 fn root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -66,9 +68,10 @@ fn main() -> Result<()> {
         ["bench", "phi", rest @ ..] => bench_phi::bench_phi(rest),
         ["bench", "k", rest @ ..] => bench_k::bench_k(rest),
         ["bench", "audit", rest @ ..] => bench_audit::bench_audit(rest),
+        ["bench", "run", rest @ ..] => bench_run::bench_run(rest),
         ["guests"] => build_guests(),
         _ => {
-            eprintln!("usage: cargo xtask test | cargo xtask ci | cargo xtask guests | cargo xtask bench core [--ops N] [--runs R] | cargo xtask bench q [--runs R] [--quick] | cargo xtask bench phi [--runs R] [--quick] | cargo xtask bench k [--runs R] [--instantiations N] [--quick] | cargo xtask bench audit [--entries N] [--runs R] [--quick]");
+            eprintln!("usage: cargo xtask test | cargo xtask ci | cargo xtask guests | cargo xtask bench core [--ops N] [--runs R] | cargo xtask bench q [--runs R] [--quick] | cargo xtask bench phi [--runs R] [--quick] | cargo xtask bench k [--runs R] [--instantiations N] [--quick] | cargo xtask bench audit [--entries N] [--runs R] [--quick] | cargo xtask bench run [--quick]");
             std::process::exit(2);
         }
     }
