@@ -29,6 +29,12 @@ pub struct RunArgs {
     /// Also write the orchestration trace to this file (verify it with `xdv replay`).
     #[arg(long)]
     trace: Option<PathBuf>,
+    /// Also write a signed audit log of the run here, derived from its trace (needs --keys).
+    #[arg(long, requires = "keys")]
+    audit: Option<PathBuf>,
+    /// The key directory that signs the audit log (`xdv keys generate DIR`).
+    #[arg(long, requires = "audit")]
+    keys: Option<PathBuf>,
     /// Print one JSON document.
     #[arg(long)]
     json: bool,
@@ -112,6 +118,10 @@ pub fn run(a: RunArgs) -> Result<ExitCode> {
         }
     };
     let opts = Options { inject_fault };
+    if let Some(k) = &a.keys {
+        // Fail before the run, not after it.
+        crate::audit::load_signer(k)?;
+    }
     let show_progress = !a.json && std::io::stdout().is_terminal();
     let start = Instant::now();
     let (report, trace_bytes) = match &a.state_dir {
@@ -171,12 +181,25 @@ pub fn run(a: RunArgs) -> Result<ExitCode> {
     if let Some(t) = &a.trace {
         std::fs::write(t, &trace_bytes).with_context(|| format!("cannot write {}", t.display()))?;
     }
+    let audit = match (&a.audit, &a.keys) {
+        (Some(path), Some(keys)) => Some(crate::audit::write_from_trace(
+            &trace_bytes,
+            path,
+            keys,
+            crate::audit::CHECKPOINT_EVERY_DEFAULT,
+        )?),
+        _ => None,
+    };
     let all_ok = report.vhms.iter().all(|v| v.status == VhmStatus::Finished);
     if a.json {
         let mut doc = report.to_json();
         doc["timings"] = json!({"run_s": run_s});
         doc["jobs_executed"] = json!(report.jobs_executed);
         doc["jobs_resumed"] = json!(report.jobs_resumed);
+        if let Some(w) = &audit {
+            doc["audit"] = json!({"entries": w.entries, "checkpoints": w.checkpoints,
+                "root": xdv_trace::hex(&w.root)});
+        }
         say!("{doc}");
     } else {
         say!(
@@ -248,6 +271,15 @@ pub fn run(a: RunArgs) -> Result<ExitCode> {
             );
         }
         say!("state hash {}", xdv_trace::hex(&report.state_hash));
+        if let (Some(p), Some(w)) = (&a.audit, &audit) {
+            say!(
+                "audit log written to {}: {} entries, {} checkpoints, root {}",
+                p.display(),
+                w.entries,
+                w.checkpoints,
+                xdv_trace::hex(&w.root)
+            );
+        }
     }
     Ok(if all_ok {
         ExitCode::SUCCESS

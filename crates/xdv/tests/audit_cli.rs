@@ -398,3 +398,40 @@ fn show_filters_by_vhm_name() {
     assert!(by_id.as_array().unwrap().len() >= mine.len());
     std::fs::remove_dir_all(&d).unwrap();
 }
+
+#[test]
+fn a_hypervisor_run_writes_a_log_that_verifies_and_names_its_tenants() {
+    let d = dir("run");
+    let keys = d.join("keys");
+    json(&["keys", "generate", &s(&keys), "--json"]);
+    let log = d.join("run.log");
+    let manifest =
+        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../examples/three-tenants/run.toml");
+    let run = json(&[
+        "run",
+        &s(&manifest),
+        "--audit",
+        &s(&log),
+        "--keys",
+        &s(&keys),
+        "--json",
+    ]);
+    let v = json(&["audit", "verify", &s(&log), "--keys", &s(&keys), "--json"]);
+    assert_eq!(v["verified"], true);
+    assert_eq!(v["entries"], run["audit"]["entries"]);
+    assert_eq!(v["root"], run["audit"]["root"]);
+    let bytes = std::fs::read(&log).unwrap();
+    let (entries, _) = payloads(&bytes);
+    assert_eq!(v["root"].as_str().unwrap(), hex(&mth(&entries)));
+    // Every tenant's creation is in the log.
+    let shown = json(&["audit", "show", &s(&log), "--json"]);
+    let texts: Vec<String> = shown
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["text"].as_str().unwrap().to_string())
+        .collect();
+    let created = texts.iter().filter(|t| t.contains("vhm-created")).count();
+    assert_eq!(created, run["vhms"].as_array().unwrap().len(), "{texts:?}");
+    std::fs::remove_dir_all(&d).unwrap();
+}
