@@ -67,6 +67,9 @@ struct JobSlot {
 #[derive(Default)]
 pub(crate) struct Channels {
     queues: Vec<[VecDeque<Vec<u8>>; 2]>,
+    /// Every message queued, in order, until the driver takes them (`Session::take_sent`):
+    /// (channel, the sender's side, the bytes).
+    pub(crate) sent: Vec<(usize, usize, Vec<u8>)>,
 }
 
 impl Channels {
@@ -75,6 +78,7 @@ impl Channels {
             queues: (0..count)
                 .map(|_| [VecDeque::new(), VecDeque::new()])
                 .collect(),
+            sent: Vec::new(),
         }
     }
 }
@@ -401,7 +405,8 @@ pub(crate) fn add_to_linker<T: HasHost>(linker: &mut Linker<T>) -> wasmtime::Res
             if inbox.len() >= queue_max as usize {
                 return Ok(E_BUSY);
             }
-            inbox.push_back(msg);
+            inbox.push_back(msg.clone());
+            channels.sent.push((ep.channel, ep.side, msg));
             drop(channels);
             host.messages_sent += 1;
             Ok(0)

@@ -21,4 +21,6 @@ pub mod sandbox;
 pub use error::{AbiMisuse, KError, TrapInfo, TrapKind};
 pub use jobs::Domain;
 pub use limits::{EngineLimits, Limits};
-pub use sandbox::{Channel, Exit, Guest, GuestReport, RunConfig, Sandbox, Session, Slice};
+pub use sandbox::{
+    Channel, Exit, Guest, GuestReport, RunConfig, Sandbox, SentMessage, Session, Slice,
+};

@@ -272,6 +272,21 @@ struct Running {
 /// Guests started together (sharing their channels), each driven one slice at a time.
 pub struct Session {
     running: Vec<Running>,
+    channels: Arc<Mutex<Channels>>,
+    ends: Vec<[usize; 2]>,
+}
+
+/// A message one guest queued for another, as [`Session::take_sent`] reports it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SentMessage {
+    /// The channel (its index in the session's channel list).
+    pub channel: usize,
+    /// The sending guest.
+    pub from: usize,
+    /// The receiving guest.
+    pub to: usize,
+    /// The bytes.
+    pub payload: Vec<u8>,
 }
 
 /// What one slice of a guest did.
@@ -334,6 +349,26 @@ impl Session {
             }
             Poll::Pending => Slice::Preempted,
         }
+    }
+
+    /// The messages queued since the last call, in the order they were sent (so that a driver
+    /// can record each one, e.g. by hash in its trace).
+    pub fn take_sent(&mut self) -> Vec<SentMessage> {
+        let sent = match self.channels.lock() {
+            Ok(mut c) => std::mem::take(&mut c.sent),
+            Err(_) => Vec::new(),
+        };
+        sent.into_iter()
+            .filter_map(|(channel, side, payload)| {
+                let ends = self.ends.get(channel)?;
+                Some(SentMessage {
+                    channel,
+                    from: ends[side],
+                    to: ends[1 - side],
+                    payload,
+                })
+            })
+            .collect()
     }
 
     /// Guest `i`'s report, once it has ended.
@@ -440,6 +475,8 @@ impl Sandbox {
                     session.slice(i);
                 }
             }
+            // Nobody records the messages of a plain run: keep the log from growing.
+            drop(session.take_sent());
             if !live {
                 break;
             }
@@ -486,7 +523,11 @@ impl Sandbox {
             .zip(endpoints)
             .map(|((guest, cfg), eps)| self.start(guest, cfg, eps, table.clone()))
             .collect();
-        Ok(Session { running })
+        Ok(Session {
+            running,
+            channels: table,
+            ends: channels.iter().map(|c| [c.a, c.b]).collect(),
+        })
     }
 
     /// Sets up a guest's store (WASI, limiter, ABI state, fuel) and instantiates it from the

@@ -164,6 +164,8 @@ pub struct RunReport {
     pub jobs_executed: u64,
     /// Jobs whose results came from the stored state.
     pub jobs_resumed: u64,
+    /// IPC messages between guest VHMs recorded in the trace (a `Send` each, by hash).
+    pub messages: u64,
 }
 
 impl RunReport {
@@ -205,7 +207,7 @@ impl RunReport {
             .collect();
         json!({"name": self.name, "vhms": vhms, "resource_table": table,
             "state_hash": xdv_trace::hex(&self.state_hash), "ticks": self.ticks,
-            "inputs": self.inputs})
+            "inputs": self.inputs, "messages": self.messages})
     }
 }
 
@@ -268,6 +270,9 @@ impl VhmRun {
     }
 }
 
+/// A channel the core opened: its id and each end's VHM and endpoint capability.
+type OpenChannel = (xdv_core::ChannelId, [(VhmId, CapId); 2]);
+
 /// A job that ended this round: its id, its VHM's index, its result bytes or error, and whether
 /// the result came from the stored state.
 type Completed = (JobId, usize, Result<Vec<u8>, ProviderError>, bool);
@@ -322,6 +327,14 @@ struct Runner<'a> {
     guests: Option<xdv_k::Session>,
     k_steps: BTreeMap<JobId, xdv_k::Session>,
     fuel_per_slice: u64,
+    /// The core's channel for each manifest channel that was opened: its id and each end's VHM
+    /// and endpoint capability.
+    channels: Vec<Option<OpenChannel>>,
+    /// For each channel of the guests' session, its manifest channel's index.
+    session_channels: Vec<usize>,
+    /// For each guest of the session, its VHM's index.
+    session_vhms: Vec<usize>,
+    messages: u64,
 }
 
 impl<'a> Runner<'a> {
@@ -498,6 +511,10 @@ impl<'a> Runner<'a> {
             guests: None,
             k_steps: BTreeMap::new(),
             fuel_per_slice,
+            channels: Vec::new(),
+            session_channels: Vec::new(),
+            session_vhms: Vec::new(),
+            messages: 0,
         })
     }
 
@@ -673,6 +690,7 @@ impl<'a> Runner<'a> {
                     .find(|v| v.decl.path == p)
                     .and_then(|v| v.id)
             };
+            let mut opened = None;
             if let (Some(a), Some(b)) = (find(&c.a), find(&c.b)) {
                 self.command(
                     Principal::Operator,
@@ -683,7 +701,20 @@ impl<'a> Runner<'a> {
                         peer_cap: ROOT_CAP,
                     },
                 )?;
+                for ev in &self.out.events {
+                    if let Event::ChannelOpened {
+                        channel,
+                        a,
+                        b,
+                        cap_a,
+                        cap_b,
+                    } = ev
+                    {
+                        opened = Some((*channel, [(*a, *cap_a), (*b, *cap_b)]));
+                    }
+                }
             }
+            self.channels.push(opened);
         }
         Ok(())
     }
@@ -748,17 +779,25 @@ impl<'a> Runner<'a> {
             .enumerate()
             .map(|(n, (i, _, _))| (self.vhms[*i].decl.path.clone(), n))
             .collect();
+        let mut session_channels = Vec::new();
         let channels: Vec<xdv_k::Channel> = self
             .manifest
             .channels
             .iter()
-            .filter_map(|c| {
-                Some(xdv_k::Channel {
+            .enumerate()
+            .filter_map(|(n, c)| {
+                // Only channels the core opened connect guests.
+                self.channels.get(n)?.as_ref()?;
+                let ch = xdv_k::Channel {
                     a: *index.get(&c.a)?,
                     b: *index.get(&c.b)?,
-                })
+                };
+                session_channels.push(n);
+                Some(ch)
             })
             .collect();
+        self.session_channels = session_channels;
+        self.session_vhms = specs.iter().map(|(i, _, _)| *i).collect();
         let list: Vec<(&xdv_k::Guest, xdv_k::RunConfig)> =
             specs.iter().map(|(_, g, c)| (g, c.clone())).collect();
         let session = sb
@@ -861,6 +900,39 @@ impl<'a> Runner<'a> {
         };
         self.k_steps.remove(&job);
         Some(r)
+    }
+
+    /// Records every message the guests sent in the last slice as a `Send` on the core's channel,
+    /// by the sender with its endpoint capability; the payload recorded is the message's length
+    /// (u32 LE) and BLAKE3 hash, so the trace holds a commitment to each message, not its bytes.
+    /// A send the core refuses faults the sender.
+    fn record_messages(&mut self) -> Result<(), RunError> {
+        let Some(session) = self.guests.as_mut() else {
+            return Ok(());
+        };
+        for m in session.take_sent() {
+            let Some(&n) = self.session_channels.get(m.channel) else {
+                continue;
+            };
+            let Some(Some((channel, ends))) = self.channels.get(n).cloned() else {
+                continue;
+            };
+            let Some(&vi) = self.session_vhms.get(m.from) else {
+                continue;
+            };
+            let Some(id) = self.vhms[vi].id else { continue };
+            let Some(&(_, cap)) = ends.iter().find(|(v, _)| *v == id) else {
+                continue;
+            };
+            let mut payload = (m.payload.len() as u32).to_le_bytes().to_vec();
+            payload.extend_from_slice(blake3::hash(&m.payload).as_bytes());
+            self.messages += 1;
+            if !self.command(Principal::Vhm(id), cap, Command::Send { channel, payload })? {
+                let why = self.rejection();
+                self.fault(vi, 30, format!("IPC send refused: {why}"))?;
+            }
+        }
+        Ok(())
     }
 
     /// Submits the next step of every VHM that is ready for one.
@@ -1117,6 +1189,7 @@ impl<'a> Runner<'a> {
                         });
                         k_done.push((*job, vi, bytes));
                     }
+                    self.record_messages()?;
                 }
             }
             // Which jobs fail by injection is decided in dispatch order, before running.
@@ -1328,6 +1401,7 @@ impl<'a> Runner<'a> {
             inputs: self.inputs,
             jobs_executed: self.jobs_executed,
             jobs_resumed: self.jobs_resumed,
+            messages: self.messages,
         }
     }
 }
