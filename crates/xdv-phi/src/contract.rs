@@ -43,9 +43,10 @@ use serde::Deserialize;
 use thiserror::Error;
 use toml::Spanned;
 
-use crate::device::{line_col, toml_error, PhiDevice};
+use crate::device::{toml_error, PhiDevice};
 use crate::mesh::{Element, Mesh};
 use crate::noise::{coupler, mul2, realise, upper_phase};
+use crate::program::line_col;
 use crate::program::Program;
 use crate::sim::TRANSFER_MATRIX_MODES_MAX;
 use crate::{PhiError, C64};

@@ -302,29 +302,7 @@ pub(crate) fn toml_error(text: &str, origin: &str, e: &toml::de::Error) -> PhiEr
     }
 }
 
-/// 1-based line and column (in characters) of byte `offset` of `text`.
-pub(crate) fn line_col(text: &str, offset: usize) -> (usize, usize) {
-    let mut offset = offset.min(text.len());
-    while !text.is_char_boundary(offset) {
-        offset -= 1;
-    }
-    let before = &text[..offset];
-    let line = before.matches('\n').count() + 1;
-    let line_start = before.rfind('\n').map_or(0, |i| i + 1);
-    (line, before[line_start..].chars().count() + 1)
-}
-
-/// The key assigned on `line` (`key = …`), or the table named by a `[header]` there.
-fn key_on_line(text: &str, line: usize) -> Option<String> {
-    let l = text.lines().nth(line.checked_sub(1)?)?.trim();
-    if let Some(h) = l.strip_prefix('[') {
-        let name = h.trim_start_matches('[').split(']').next()?.trim();
-        return (!name.is_empty()).then(|| name.to_string());
-    }
-    let (k, _) = l.split_once('=')?;
-    let k = k.trim().trim_matches('"');
-    (!k.is_empty()).then(|| k.to_string())
-}
+use crate::program::{key_on_line, line_col};
 
 type SF = Option<Spanned<f64>>;
 type SI = Option<Spanned<i64>>;

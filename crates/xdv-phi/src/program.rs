@@ -1316,7 +1316,7 @@ fn hint_for(key: &str, message: &str) -> String {
 }
 
 /// 1-based line and column (in characters) of byte `offset` of `text`.
-fn line_col(text: &str, offset: usize) -> (usize, usize) {
+pub(crate) fn line_col(text: &str, offset: usize) -> (usize, usize) {
     let mut offset = offset.min(text.len());
     while !text.is_char_boundary(offset) {
         offset -= 1;
@@ -1328,7 +1328,7 @@ fn line_col(text: &str, offset: usize) -> (usize, usize) {
 }
 
 /// The key assigned on `line` (`key = …`), or the table named by a `[header]` there.
-fn key_on_line(text: &str, line: usize) -> Option<String> {
+pub(crate) fn key_on_line(text: &str, line: usize) -> Option<String> {
     let l = text.lines().nth(line.checked_sub(1)?)?.trim();
     if let Some(h) = l.strip_prefix('[') {
         let name = h.trim_start_matches('[').split(']').next()?.trim();
