@@ -584,6 +584,44 @@ impl Program {
     }
 }
 
+/// The entries of op `i`'s `matrix`, row-major, each row `cols` long (`mismatch(row, len)` gives
+/// the message and hint for one that is not) and every entry finite.
+fn matrix_entries(
+    i: usize,
+    matrix: &[Vec<[f64; 2]>],
+    cols: usize,
+    mismatch: impl Fn(usize, usize) -> (String, &'static str),
+) -> Result<Vec<C64>, Issue> {
+    let mut data = Vec::with_capacity(matrix.len() * cols);
+    for (r, row) in matrix.iter().enumerate() {
+        if row.len() != cols {
+            let (message, hint) = mismatch(r, row.len());
+            return Err(issue(
+                vec![Seg::Key("op"), Seg::Idx(i), Seg::Key("matrix"), Seg::Idx(r)],
+                message,
+                hint,
+            ));
+        }
+        for (col, [re, im]) in row.iter().enumerate() {
+            if !(re.is_finite() && im.is_finite()) {
+                return Err(issue(
+                    vec![
+                        Seg::Key("op"),
+                        Seg::Idx(i),
+                        Seg::Key("matrix"),
+                        Seg::Idx(r),
+                        Seg::Idx(col),
+                    ],
+                    format!("entry [{re}, {im}] is not finite"),
+                    "entries are [re, im] with finite numbers",
+                ));
+            }
+            data.push(C64::new(*re, *im));
+        }
+    }
+    Ok(data)
+}
+
 fn finite_angle(v: f64, path: Vec<Seg>) -> Result<f64, Issue> {
     if v.is_finite() && v.abs() <= ANGLE_ABS_MAX_RAD {
         Ok(v)
@@ -828,32 +866,12 @@ fn check(raw: RawProgram) -> Result<Program, Issue> {
                         "the matrix is k × k for k listed modes",
                     ));
                 }
-                let mut data = Vec::with_capacity(k * k);
-                for (r, row) in matrix.iter().enumerate() {
-                    if row.len() != k {
-                        return Err(issue(
-                            vec![Seg::Key("op"), Seg::Idx(i), Seg::Key("matrix"), Seg::Idx(r)],
-                            format!("row {r} has {} entries, {k} expected", row.len()),
-                            "the matrix is k × k for k listed modes",
-                        ));
-                    }
-                    for (col, [re, im]) in row.iter().enumerate() {
-                        if !(re.is_finite() && im.is_finite()) {
-                            return Err(issue(
-                                vec![
-                                    Seg::Key("op"),
-                                    Seg::Idx(i),
-                                    Seg::Key("matrix"),
-                                    Seg::Idx(r),
-                                    Seg::Idx(col),
-                                ],
-                                format!("entry [{re}, {im}] is not finite"),
-                                "entries are [re, im] with finite numbers",
-                            ));
-                        }
-                        data.push(C64::new(*re, *im));
-                    }
-                }
+                let data = matrix_entries(i, &matrix, k, |r, len| {
+                    (
+                        format!("row {r} has {len} entries, {k} expected"),
+                        "the matrix is k × k for k listed modes",
+                    )
+                })?;
                 let matrix = Matrix::from_flat(k, data)
                     .map_err(|e| issue(at("matrix"), e.to_string(), "the matrix is k × k"))?;
                 let decomposition = decompose(&matrix).map_err(|e| {
@@ -940,32 +958,12 @@ fn check(raw: RawProgram) -> Result<Program, Issue> {
                         return Err(issue(at("modes"), format!("the modes are not contiguous and ascending (position {j} holds {m}, {} expected)", first + j), "a matvec acts on a contiguous range [m, m + 1, ..., m + k − 1]"));
                     }
                 }
-                let mut data = Vec::with_capacity(rows * cols);
-                for (r, row) in matrix.iter().enumerate() {
-                    if row.len() != cols {
-                        return Err(issue(
-                            vec![Seg::Key("op"), Seg::Idx(i), Seg::Key("matrix"), Seg::Idx(r)],
-                            format!("row {r} has {} entries, row 0 has {cols}", row.len()),
-                            "every row of the matrix has the same number of entries",
-                        ));
-                    }
-                    for (col, [re, im]) in row.iter().enumerate() {
-                        if !(re.is_finite() && im.is_finite()) {
-                            return Err(issue(
-                                vec![
-                                    Seg::Key("op"),
-                                    Seg::Idx(i),
-                                    Seg::Key("matrix"),
-                                    Seg::Idx(r),
-                                    Seg::Idx(col),
-                                ],
-                                format!("entry [{re}, {im}] is not finite"),
-                                "entries are [re, im] with finite numbers",
-                            ));
-                        }
-                        data.push(C64::new(*re, *im));
-                    }
-                }
+                let data = matrix_entries(i, &matrix, cols, |r, len| {
+                    (
+                        format!("row {r} has {len} entries, row 0 has {cols}"),
+                        "every row of the matrix has the same number of entries",
+                    )
+                })?;
                 let matvec = MatVec::new(rows, cols, data).map_err(|e| {
                     issue(
                         at("matrix"),
