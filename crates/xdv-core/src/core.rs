@@ -8,11 +8,12 @@
 use crate::caps::{authorize, CapTable, CapView, Rights, Scope, Target, ROOT_CAP};
 use crate::input::{
     Command, Effect, Event, Input, JobStatus, Outcome, Principal, Rejection, Source, StopReason,
+    FAULT_DENIED,
 };
 use crate::machine::{Layout, Machine};
 use crate::model::{
-    CapId, ChannelId, Domain, JobCost, JobId, PhiRegion, Resource, ResourceKind, ResourceVector,
-    VhmId, VhmSpec, WindowId,
+    CapId, ChannelId, Denial, Domain, JobCost, JobId, PhiRegion, Resource, ResourceKind,
+    ResourceVector, TokenId, VhmId, VhmSpec, WindowId,
 };
 use crate::placement::{find_partition, find_region};
 use serde::{Deserialize, Serialize};
@@ -49,6 +50,8 @@ pub struct Limits {
     pub starvation_ticks: u64,
     /// Sharing contracts of one VHM.
     pub contracts_per_vhm_max: u32,
+    /// Revoked capability-token blocks remembered.
+    pub revoked_tokens_max: u32,
 }
 
 impl Default for Limits {
@@ -68,6 +71,7 @@ impl Default for Limits {
             aging_ticks: 16,
             starvation_ticks: 256,
             contracts_per_vhm_max: 64,
+            revoked_tokens_max: 65_536,
         }
     }
 }
@@ -153,6 +157,8 @@ pub enum JobState {
     Running,
     /// Fully dispatched; waiting for its completion.
     AwaitingCompletion,
+    /// A K job parked by `Command::Wait` until one of its VHM's Q or Φ jobs ends.
+    Waiting,
 }
 
 /// A live job.
@@ -174,6 +180,8 @@ pub struct Job {
     pub state: JobState,
     /// K: fuel not yet dispatched.
     pub fuel_remaining: u64,
+    /// K: fuel of its last slice not yet returned by a `Wait` (0 before its first slice).
+    pub last_slice_fuel: u64,
 }
 
 /// An open IPC channel.
@@ -251,6 +259,9 @@ pub struct State {
     pub q_owner: Vec<Option<VhmId>>,
     /// For each Φ cell (global numbering, see `Layout::phi_cell`), the deepest VHM holding it.
     pub phi_owner: Vec<Option<VhmId>>,
+    /// Revoked capability-token blocks (`Command::RevokeToken`), which the Secure Domain
+    /// Boundary Manager refuses from then on.
+    pub revoked_tokens: BTreeSet<TokenId>,
 }
 
 /// What the last input touched, for incremental invariant checks.
@@ -453,6 +464,7 @@ impl Core {
             machine_free,
             q_owner: vec![None; layout.qubits() as usize],
             phi_owner: vec![None; layout.phi_cells()],
+            revoked_tokens: BTreeSet::new(),
         };
         Core {
             genesis,
@@ -656,6 +668,28 @@ impl Core {
             Command::Revoke { cap: victim } => {
                 let c = self.auth(principal, cap, self.cap_target(cap), Rights(0))?;
                 self.revoke_cmd(&c, *victim, out)
+            }
+            Command::Wait { job, fuel_unused } => {
+                let vhm = match self.state.jobs.get(job) {
+                    Some(j) => j.vhm,
+                    None => return Err(Rejection::JobNotRunning { job: *job }),
+                };
+                self.auth(principal, cap, Target::Vhm(vhm), Rights::SUBMIT)?;
+                self.wait(*job, *fuel_unused, out)
+            }
+            Command::RevokeToken { token } => {
+                self.auth(principal, cap, Target::Machine, Rights::REVOKE)?;
+                self.revoke_token(*token, out)
+            }
+            Command::Deny { vhm, denial } => {
+                if let Some(v) = vhm {
+                    self.state.live(*v)?;
+                }
+                // The boundary manager acts for the operator: no VHM may record a denial, not
+                // even about itself.
+                self.auth(principal, cap, Target::Machine, Rights::CONTROL)?;
+                self.deny(*vhm, *denial, out);
+                Ok(())
             }
         }
     }
@@ -1392,6 +1426,7 @@ impl Core {
                 ready_tick: now,
                 state: JobState::Queued,
                 fuel_remaining: cost.fuel_units,
+                last_slice_fuel: 0,
             },
         );
         self.state.queues[domain.index()].push(id);
@@ -1424,7 +1459,7 @@ impl Core {
             Some(j) if j.state != JobState::Queued => j.clone(),
             _ => return Err(Rejection::JobNotRunning { job }),
         };
-        if j.state == JobState::Running {
+        if matches!(j.state, JobState::Running | JobState::Waiting) {
             self.state.queues[Domain::K.index()].retain(|x| *x != job);
             // Ended early: the fuel it declared but was never dispatched goes back to its VHM
             // (a declared figure the core itself tracked; what the slices really used is unknown
@@ -1440,7 +1475,102 @@ impl Core {
         }
         self.finish_job(&j);
         out.events.push(Event::JobCompleted { job, status });
+        if j.domain != Domain::K {
+            self.wake(j.vhm, out);
+        }
         Ok(())
+    }
+
+    fn wait(&mut self, job: JobId, fuel_unused: u64, out: &mut Outcome) -> Result<(), Rejection> {
+        let j = &self.state.jobs[&job];
+        if j.domain != Domain::K
+            || !matches!(j.state, JobState::Running | JobState::AwaitingCompletion)
+        {
+            return Err(Rejection::NotWaitable { job });
+        }
+        if fuel_unused > j.last_slice_fuel {
+            return Err(Rejection::InvalidAmount {
+                what: "fuel_unused".into(),
+                reason: format!(
+                    "at most the {} fuel units of the job's last slice not yet returned",
+                    j.last_slice_fuel
+                )
+                .into(),
+            });
+        }
+        if j.fuel_remaining + fuel_unused == 0 {
+            return Err(Rejection::InvalidAmount {
+                what: "fuel_unused".into(),
+                reason: "the job has no fuel left to resume with; let it end instead".into(),
+            });
+        }
+        let v = &self.state.vhms[&j.vhm];
+        let wakeable = v.jobs.iter().any(|x| {
+            self.state
+                .jobs
+                .get(x)
+                .is_some_and(|o| o.domain != Domain::K)
+        });
+        if !wakeable {
+            return Err(Rejection::NothingToWaitFor { job });
+        }
+        let vhm = j.vhm;
+        let j = self.state.jobs.get_mut(&job).expect("checked above");
+        if j.state == JobState::Running {
+            self.state.queues[Domain::K.index()].retain(|x| *x != job);
+        }
+        j.state = JobState::Waiting;
+        j.fuel_remaining += fuel_unused;
+        j.last_slice_fuel = 0;
+        self.touched.vhms.push(vhm);
+        self.touched.jobs = true;
+        out.events.push(Event::JobWaiting { job, fuel_unused });
+        Ok(())
+    }
+
+    /// Wakes every parked K job of `vhm` (one of its Q or Φ jobs ended): back in the K queue,
+    /// ready from now.
+    fn wake(&mut self, vhm: VhmId, out: &mut Outcome) {
+        let Some(v) = self.state.vhms.get(&vhm) else {
+            return;
+        };
+        let now = self.state.now_tick;
+        for &jid in &v.jobs {
+            let Some(j) = self.state.jobs.get_mut(&jid) else {
+                continue;
+            };
+            if j.state != JobState::Waiting {
+                continue;
+            }
+            j.state = JobState::Running;
+            j.ready_tick = now;
+            self.state.queues[Domain::K.index()].push(jid);
+            self.touched.jobs = true;
+            out.events.push(Event::JobWoken { job: jid });
+        }
+    }
+
+    fn revoke_token(&mut self, token: TokenId, out: &mut Outcome) -> Result<(), Rejection> {
+        if self.state.revoked_tokens.contains(&token) {
+            return Err(Rejection::TokenAlreadyRevoked { token });
+        }
+        let max = self.genesis.limits.revoked_tokens_max;
+        if self.state.revoked_tokens.len() as u64 >= u64::from(max) {
+            return Err(Rejection::LimitReached {
+                what: "revoked token blocks".into(),
+                max: u64::from(max),
+            });
+        }
+        self.state.revoked_tokens.insert(token);
+        out.events.push(Event::TokenRevoked { token });
+        Ok(())
+    }
+
+    fn deny(&mut self, vhm: Option<VhmId>, denial: Denial, out: &mut Outcome) {
+        out.events.push(Event::Denied { vhm, denial });
+        if let Some(v) = vhm {
+            self.stop(v, StopReason::Faulted(FAULT_DENIED), out);
+        }
     }
 
     /// Removes a dispatched job and frees what it occupied.
@@ -1905,6 +2035,7 @@ impl Core {
         if expired.is_empty() {
             return;
         }
+        let mut woken = Vec::new();
         for jid in &expired {
             let j = self.state.jobs.remove(jid).expect("queued job is live");
             let v = self.state.vhms.get_mut(&j.vhm).expect("live");
@@ -1915,11 +2046,17 @@ impl Core {
             remove_sorted(&mut v.jobs, j.id);
             self.touched.vhms.push(j.vhm);
             out.events.push(Event::JobExpired { job: *jid });
+            if j.domain != Domain::K {
+                woken.push(j.vhm);
+            }
         }
         self.touched.jobs = true;
         for q in &mut self.state.queues {
             let jobs = &self.state.jobs;
             q.retain(|j| jobs.contains_key(j));
+        }
+        for v in woken {
+            self.wake(v, out);
         }
     }
 
@@ -2009,6 +2146,7 @@ impl Core {
             slots -= 1;
             let fuel = j.fuel_remaining.min(per_slice);
             j.fuel_remaining -= fuel;
+            j.last_slice_fuel = fuel;
             let last = j.fuel_remaining == 0;
             if j.state == JobState::Queued {
                 out.events.push(Event::JobDispatched { job: jid });

@@ -3,7 +3,8 @@
 
 use crate::caps::{Rights, Target};
 use crate::model::{
-    CapId, ChannelId, Domain, JobCost, JobId, PhiRegion, Resource, VhmId, VhmSpec, WindowId,
+    CapId, ChannelId, Denial, Domain, JobCost, JobId, PhiRegion, Resource, TokenId, VhmId, VhmSpec,
+    WindowId,
 };
 use serde::{Deserialize, Serialize};
 
@@ -189,7 +190,38 @@ pub enum Command {
         /// The capability to revoke.
         cap: CapId,
     },
+    /// Parks a K job whose guest waits for one of its VHM's Q or Φ jobs: the job is not given
+    /// slices again until one of those jobs completes or expires — a virtual interrupt, delivered
+    /// in the core's logical order — and `fuel_unused`, what its last slice left unused (at most
+    /// that slice's fuel), returns to the job. The VHM must have a Q or Φ job live and the job
+    /// fuel left to resume with. Needs `SUBMIT` on the job's VHM.
+    Wait {
+        /// The K job.
+        job: JobId,
+        /// Fuel units its last slice did not use.
+        fuel_unused: u64,
+    },
+    /// Records the revocation of a capability-token block (from now on the Secure Domain
+    /// Boundary Manager refuses every token containing it). Needs `REVOKE` on the machine.
+    RevokeToken {
+        /// The block's id.
+        token: TokenId,
+    },
+    /// Records a refusal by the Secure Domain Boundary Manager at the edge — a capability token
+    /// that is missing, forged, revoked, expired or does not cover the request — and faults the
+    /// VHM it concerns, if any, with [`FAULT_DENIED`] (its nested VHMs stop with it). `vhm` is
+    /// `None` when a root VHM was refused creation. Needs `CONTROL` on the machine: the boundary
+    /// manager acts for the operator.
+    Deny {
+        /// The VHM whose request was refused.
+        vhm: Option<VhmId>,
+        /// What was refused and why.
+        denial: Denial,
+    },
 }
+
+/// The fault code of a VHM faulted by a [`Command::Deny`].
+pub const FAULT_DENIED: u32 = 40;
 
 impl Command {
     /// A short name for output and statistics.
@@ -210,6 +242,9 @@ impl Command {
             Command::Grant { .. } => "grant",
             Command::Attenuate { .. } => "attenuate",
             Command::Revoke { .. } => "revoke",
+            Command::Wait { .. } => "wait",
+            Command::RevokeToken { .. } => "revoke_token",
+            Command::Deny { .. } => "deny",
         }
     }
 }
@@ -425,6 +460,30 @@ pub enum Event {
     Ticked {
         /// The new tick.
         tick: u64,
+    },
+    /// A K job was parked until one of its VHM's Q or Φ jobs ends.
+    JobWaiting {
+        /// The job.
+        job: JobId,
+        /// Fuel returned to it from its last slice.
+        fuel_unused: u64,
+    },
+    /// A parked K job was woken (a virtual interrupt: one of its VHM's Q or Φ jobs ended).
+    JobWoken {
+        /// The job.
+        job: JobId,
+    },
+    /// A capability-token block was revoked.
+    TokenRevoked {
+        /// The block's id.
+        token: TokenId,
+    },
+    /// The Secure Domain Boundary Manager refused a request at the edge.
+    Denied {
+        /// The VHM concerned (`None` for a refused creation).
+        vhm: Option<VhmId>,
+        /// What and why.
+        denial: Denial,
     },
 }
 
@@ -679,6 +738,24 @@ pub enum Rejection {
         /// The limit.
         max: u32,
     },
+    /// A `Wait` for a job that is not a dispatched K job.
+    #[error("{job} is not a K job that has run a slice and may wait; only a dispatched K job waits for its VHM's Q or Φ jobs")]
+    NotWaitable {
+        /// The job.
+        job: JobId,
+    },
+    /// A `Wait` while the VHM has no Q or Φ job that could wake the K job.
+    #[error("{job} would wait forever: its VHM has no Q or Φ job live; submit one before waiting")]
+    NothingToWaitFor {
+        /// The job.
+        job: JobId,
+    },
+    /// A token block that is already revoked.
+    #[error("{token} is already revoked")]
+    TokenAlreadyRevoked {
+        /// The block's id.
+        token: TokenId,
+    },
 }
 
 impl Rejection {
@@ -712,6 +789,9 @@ impl Rejection {
             Rejection::NotAnEndpoint { .. } => "not_an_endpoint",
             Rejection::SameVhm => "same_vhm",
             Rejection::JobNotRunning { .. } => "job_not_running",
+            Rejection::NotWaitable { .. } => "not_waitable",
+            Rejection::NothingToWaitFor { .. } => "nothing_to_wait_for",
+            Rejection::TokenAlreadyRevoked { .. } => "token_already_revoked",
             Rejection::TicksOutOfRange { .. } => "ticks_out_of_range",
         }
     }

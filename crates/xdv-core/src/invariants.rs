@@ -51,7 +51,7 @@ fn fail<T>(rule: &'static str, detail: String) -> Result<T, Violation> {
 
 /// The right and target a command needs, as the checker understands it (kept apart from the
 /// core's own dispatch on purpose).
-fn needed(cmd: &Command) -> Option<(Target, Rights)> {
+fn needed(st: &State, cmd: &Command) -> Option<(Target, Rights)> {
     Some(match cmd {
         Command::CreateVhm { .. } => (Target::Machine, Rights::CREATE),
         Command::CreateNested { parent, .. } => (Target::Vhm(*parent), Rights::NEST),
@@ -68,6 +68,9 @@ fn needed(cmd: &Command) -> Option<(Target, Rights)> {
             (Target::Vhm(*vhm), Rights::CONTROL)
         }
         Command::Grant { .. } | Command::Attenuate { .. } | Command::Revoke { .. } => return None,
+        Command::Wait { job, .. } => (Target::Vhm(st.jobs.get(job)?.vhm), Rights::SUBMIT),
+        Command::RevokeToken { .. } => (Target::Machine, Rights::REVOKE),
+        Command::Deny { .. } => (Target::Machine, Rights::CONTROL),
     })
 }
 
@@ -607,7 +610,7 @@ fn check_authorised(
             );
         }
     }
-    if let Some((target, right)) = needed(cmd) {
+    if let Some((target, right)) = needed(st, cmd) {
         if !first.rights.contains(right) {
             return fail(
                 "capability",
@@ -928,6 +931,27 @@ fn check_jobs(core: &Core) -> Result<(), Violation> {
                     if queued { "" } else { "not " }
                 ),
             );
+        }
+        if j.state == JobState::Waiting {
+            if j.domain != Domain::K {
+                return fail(
+                    "jobs",
+                    format!("{} is a {} job parked by Wait", j.id, j.domain),
+                );
+            }
+            let wakeable = v
+                .jobs
+                .iter()
+                .any(|x| st.jobs.get(x).is_some_and(|o| o.domain != Domain::K));
+            if !wakeable {
+                return fail(
+                    "jobs",
+                    format!(
+                        "{} waits but {} has no Q or Φ job left to wake it",
+                        j.id, j.vhm
+                    ),
+                );
+            }
         }
         if j.state == JobState::AwaitingCompletion {
             let slot = match j.domain {

@@ -19,6 +19,7 @@ pub use crate::core::{Channel, Core, Genesis, Job, JobState, Limits, State, Touc
 pub use caps::{CapTable, CapView, Capability, Rights, Target, ROOT_CAP};
 pub use input::{
     Command, Effect, Event, Input, JobStatus, Outcome, Principal, Rejection, StopReason,
+    FAULT_DENIED,
 };
 pub use machine::{DescriptionError, Layout, Machine, PhiCapacity, QCapacity, Topology};
 pub use model::*;

@@ -400,6 +400,102 @@ display_id!(JobId, "job#");
 display_id!(ChannelId, "chan#");
 display_id!(WindowId, "win#");
 
+/// Identifies a revoked capability-token block: the BLAKE3 hash of the block's revocation id (the
+/// text the token library reports, e.g. biscuit's hex signature). The core stores and compares
+/// these opaque 32 bytes; it never sees or checks a token itself.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct TokenId(pub [u8; 32]);
+
+impl fmt::Display for TokenId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("token#")?;
+        for b in &self.0[..8] {
+            write!(f, "{b:02x}")?;
+        }
+        Ok(())
+    }
+}
+
+/// The operation of a request the Secure Domain Boundary Manager refused at the edge.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DeniedOp {
+    /// Creating a root VHM.
+    Create,
+    /// Creating a nested VHM.
+    Nest,
+    /// Reserving a resource or a coherence window.
+    Reserve,
+    /// Submitting a job (a pipeline step, a guest, or a guest's own Q or Φ job).
+    Submit,
+    /// Opening an IPC channel.
+    Open,
+    /// Sending on an IPC channel.
+    Send,
+    /// Receiving on an IPC channel.
+    Receive,
+}
+
+impl DeniedOp {
+    /// Its name in output.
+    pub fn name(self) -> &'static str {
+        match self {
+            DeniedOp::Create => "create",
+            DeniedOp::Nest => "nest",
+            DeniedOp::Reserve => "reserve",
+            DeniedOp::Submit => "submit",
+            DeniedOp::Open => "open",
+            DeniedOp::Send => "send",
+            DeniedOp::Receive => "receive",
+        }
+    }
+}
+
+/// Why the Secure Domain Boundary Manager refused a request.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DenyReason {
+    /// No token was presented where one is required.
+    Missing,
+    /// The token does not parse or its signatures do not chain to the operator's root key.
+    Forged,
+    /// One of the token's blocks was revoked.
+    Revoked,
+    /// A check on logical time failed: the token has expired.
+    Expired,
+    /// A check of the token (domain, operation, amount) failed, or no right covers the request.
+    Insufficient,
+    /// A nested VHM's token does not extend its parent's.
+    NotDerived,
+}
+
+impl DenyReason {
+    /// Its name in output.
+    pub fn name(self) -> &'static str {
+        match self {
+            DenyReason::Missing => "missing",
+            DenyReason::Forged => "forged",
+            DenyReason::Revoked => "revoked",
+            DenyReason::Expired => "expired",
+            DenyReason::Insufficient => "insufficient",
+            DenyReason::NotDerived => "not_derived",
+        }
+    }
+}
+
+/// A refusal by the Secure Domain Boundary Manager, as the trace records it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Denial {
+    /// What was asked.
+    pub operation: DeniedOp,
+    /// In which domain.
+    pub domain: Domain,
+    /// How much (in the unit of the resource the request named; 0 when none).
+    pub amount: u64,
+    /// Why it was refused.
+    pub reason: DenyReason,
+}
+
 /// A rectangle of the Φ mesh: a contiguous range of modes × a contiguous range of channels.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PhiRegion {

@@ -2518,3 +2518,329 @@ fn a_k_job_completed_early_returns_its_undispatched_fuel() {
     ));
     assert_eq!(variant(&r), "Insufficient", "{r:?}");
 }
+
+// ----- K jobs that wait for their VHM's Q and Φ jobs (virtual interrupts) ---------------------
+
+fn effects_of(out: &Outcome) -> Vec<&Effect> {
+    out.effects.iter().collect()
+}
+
+fn slices_for(out: &Outcome, job: JobId) -> Vec<u64> {
+    out.effects
+        .iter()
+        .filter_map(|e| match e {
+            Effect::RunSlice {
+                job: j, fuel_units, ..
+            } if *j == job => Some(*fuel_units),
+            _ => None,
+        })
+        .collect()
+}
+
+fn ok_self(h: &mut H, v: VhmId, command: Command) -> Outcome {
+    let input = h.as_self(v, command);
+    h.ok(&input)
+}
+
+fn hybrid(h: &mut H, name: &str) -> VhmId {
+    h.root(with_q(k(name, 1, 1000), 2, 100))
+}
+
+fn submit(h: &mut H, v: VhmId, domain: Domain, cost: JobCost) -> JobId {
+    let out = ok_self(
+        h,
+        v,
+        Command::SubmitJob {
+            vhm: v,
+            domain,
+            cost,
+        },
+    );
+    queued(&out)
+}
+
+fn fuel(n: u64) -> JobCost {
+    JobCost {
+        fuel_units: n,
+        ..JobCost::default()
+    }
+}
+
+fn shots(n: u64) -> JobCost {
+    JobCost {
+        shots: n,
+        ..JobCost::default()
+    }
+}
+
+#[test]
+fn a_waiting_k_job_gets_no_slices_until_its_q_job_completes() {
+    let mut h = H::new(LINE8);
+    let a = hybrid(&mut h, "a");
+    let kj = submit(&mut h, a, Domain::K, fuel(1000));
+    let qj = submit(&mut h, a, Domain::Q, shots(10));
+    let out = h.ok(&tick(1));
+    assert_eq!(slices_for(&out, kj), vec![100], "{:?}", effects_of(&out));
+    // The guest used 40 of its slice's 100 units, then waited.
+    let out = ok_self(
+        &mut h,
+        a,
+        Command::Wait {
+            job: kj,
+            fuel_unused: 60,
+        },
+    );
+    assert_eq!(
+        out.events,
+        vec![Event::JobWaiting {
+            job: kj,
+            fuel_unused: 60
+        }]
+    );
+    assert_eq!(h.core.state().jobs[&kj].fuel_remaining, 960);
+    for _ in 0..3 {
+        let out = h.ok(&tick(1));
+        assert!(slices_for(&out, kj).is_empty(), "a waiting job ran a slice");
+    }
+    // A second wait, a wait with more fuel back than the slice had: both refused.
+    let cases = [
+        (
+            h.as_self(
+                a,
+                Command::Wait {
+                    job: kj,
+                    fuel_unused: 0,
+                },
+            ),
+            "NotWaitable",
+        ),
+        (
+            h.as_self(
+                a,
+                Command::Wait {
+                    job: qj,
+                    fuel_unused: 0,
+                },
+            ),
+            "NotWaitable",
+        ),
+    ];
+    check(&mut h, &cases);
+    let out = h.ok(&Input::Completion {
+        job: qj,
+        status: JobStatus::Ok,
+    });
+    assert!(out.events.contains(&Event::JobWoken { job: kj }));
+    let out = h.ok(&tick(1));
+    assert_eq!(slices_for(&out, kj), vec![100]);
+    // Now no Q job is live: waiting would never end.
+    let cases = [(
+        h.as_self(
+            a,
+            Command::Wait {
+                job: kj,
+                fuel_unused: 10,
+            },
+        ),
+        "NothingToWaitFor",
+    )];
+    check(&mut h, &cases);
+    // The slice's fuel bounds what comes back.
+    let _q2 = submit(&mut h, a, Domain::Q, shots(10));
+    let cases = [(
+        h.as_self(
+            a,
+            Command::Wait {
+                job: kj,
+                fuel_unused: 101,
+            },
+        ),
+        "InvalidAmount",
+    )];
+    check(&mut h, &cases);
+    ok_self(
+        &mut h,
+        a,
+        Command::Wait {
+            job: kj,
+            fuel_unused: 100,
+        },
+    );
+}
+
+#[test]
+fn fuel_a_wait_returns_is_refunded_when_the_job_ends() {
+    let mut h = H::new(LINE8);
+    let a = hybrid(&mut h, "a");
+    let kj = submit(&mut h, a, Domain::K, fuel(1000));
+    let qj = submit(&mut h, a, Domain::Q, shots(10));
+    h.ok(&tick(1));
+    ok_self(
+        &mut h,
+        a,
+        Command::Wait {
+            job: kj,
+            fuel_unused: 70,
+        },
+    );
+    h.ok(&Input::Completion {
+        job: qj,
+        status: JobStatus::Ok,
+    });
+    h.ok(&tick(1));
+    // The guest ends in its second slice: it used 30 + 100 of the 1000 it declared.
+    h.ok(&Input::Completion {
+        job: kj,
+        status: JobStatus::Ok,
+    });
+    // Undispatched fuel (1000 − 200 dispatched + 70 returned) goes back to the VHM.
+    assert_eq!(h.vhm(a).available(Resource::FuelUnits), 1000 - 130);
+}
+
+#[test]
+fn a_waiting_job_wakes_when_a_q_job_expires() {
+    let mut h = H::new(LINE8);
+    let mut spec = with_q(k("a", 1, 1000), 2, 100);
+    spec.policy.deadline_tick = Some(3);
+    let a = h.root(spec);
+    let kj = submit(&mut h, a, Domain::K, fuel(1000));
+    let _q1 = submit(&mut h, a, Domain::Q, shots(10));
+    let q2 = submit(&mut h, a, Domain::Q, shots(10));
+    // K slice and q1 dispatched; q2 stays queued behind q1 (one Q job of a VHM at a time), and
+    // q1 never completes here.
+    h.ok(&tick(1));
+    ok_self(
+        &mut h,
+        a,
+        Command::Wait {
+            job: kj,
+            fuel_unused: 0,
+        },
+    );
+    for now in 2..=3 {
+        let out = h.ok(&tick(1));
+        assert!(
+            !out.events.contains(&Event::JobWoken { job: kj }),
+            "woken at tick {now} with nothing ended"
+        );
+    }
+    // Past the deadline q2 expires: that is an end of a Q job too, and wakes the K job.
+    let out = h.ok(&tick(1));
+    assert!(out.events.contains(&Event::JobExpired { job: q2 }));
+    assert!(out.events.contains(&Event::JobWoken { job: kj }));
+}
+
+#[test]
+fn wait_is_refused_to_others_and_for_jobs_that_cannot_wait() {
+    let mut h = H::new(LINE8);
+    let a = hybrid(&mut h, "a");
+    let b = hybrid(&mut h, "b");
+    let kj = submit(&mut h, a, Domain::K, fuel(1000));
+    let _qj = submit(&mut h, a, Domain::Q, shots(10));
+    let wait = |job| Command::Wait {
+        job,
+        fuel_unused: 0,
+    };
+    // Not dispatched yet.
+    let cases = [(h.as_self(a, wait(kj)), "NotWaitable")];
+    check(&mut h, &cases);
+    h.ok(&tick(1));
+    let cases = [
+        (h.as_self(b, wait(kj)), "OutOfScope"),
+        (h.as_self(a, wait(JobId(999))), "JobNotRunning"),
+    ];
+    check(&mut h, &cases);
+}
+
+// ----- token revocations and the boundary manager's refusals -----------------------------------
+
+fn denial(operation: xdv_core::DeniedOp) -> xdv_core::Denial {
+    xdv_core::Denial {
+        operation,
+        domain: Domain::Q,
+        amount: 10,
+        reason: xdv_core::DenyReason::Insufficient,
+    }
+}
+
+#[test]
+fn token_revocations_are_recorded_once_by_the_operator_only() {
+    let mut h = H::new(LINE8);
+    let a = hybrid(&mut h, "a");
+    let t = xdv_core::TokenId([7; 32]);
+    let cases = [(
+        h.as_self(a, Command::RevokeToken { token: t }),
+        "OutOfScope",
+    )];
+    check(&mut h, &cases);
+    let out = h.ok(&op(Command::RevokeToken { token: t }));
+    assert_eq!(out.events, vec![Event::TokenRevoked { token: t }]);
+    assert!(h.core.state().revoked_tokens.contains(&t));
+    let cases = [(op(Command::RevokeToken { token: t }), "TokenAlreadyRevoked")];
+    check(&mut h, &cases);
+}
+
+#[test]
+fn a_denial_faults_the_vhm_and_its_children_and_nothing_else() {
+    let mut h = H::new(LINE8);
+    let a = h.root(with_quota(
+        k("a", 2, 1000),
+        &[(Resource::VcpuSlots, 2), (Resource::FuelUnits, 1000)],
+    ));
+    let child = h.nested(a, k("c", 1, 100));
+    let b = h.root(k("b", 1, 100));
+    let cases = [
+        (
+            h.as_self(
+                b,
+                Command::Deny {
+                    vhm: Some(a),
+                    denial: denial(xdv_core::DeniedOp::Submit),
+                },
+            ),
+            "OutOfScope",
+        ),
+        (
+            h.as_self(
+                a,
+                Command::Deny {
+                    vhm: Some(a),
+                    denial: denial(xdv_core::DeniedOp::Submit),
+                },
+            ),
+            "OutOfScope",
+        ),
+        (
+            h.as_self(
+                a,
+                Command::Deny {
+                    vhm: None,
+                    denial: denial(xdv_core::DeniedOp::Create),
+                },
+            ),
+            "OutOfScope",
+        ),
+    ];
+    check(&mut h, &cases);
+    let out = h.ok(&op(Command::Deny {
+        vhm: Some(a),
+        denial: denial(xdv_core::DeniedOp::Submit),
+    }));
+    assert!(out.events.contains(&Event::VhmStopped {
+        vhm: a,
+        reason: StopReason::Faulted(xdv_core::FAULT_DENIED)
+    }));
+    assert!(out.events.contains(&Event::VhmStopped {
+        vhm: child,
+        reason: StopReason::ParentStopped(a)
+    }));
+    assert!(h.core.state().vhms.contains_key(&b));
+    // A refused creation is recorded without touching any VHM.
+    let before = h.core.state().vhms.len();
+    let out = h.ok(&op(Command::Deny {
+        vhm: None,
+        denial: denial(xdv_core::DeniedOp::Create),
+    }));
+    assert_eq!(out.events.len(), 1);
+    assert_eq!(h.core.state().vhms.len(), before);
+}

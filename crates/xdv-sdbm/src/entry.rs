@@ -138,6 +138,12 @@ pub enum Event {
         /// The refusal's message.
         detail: String,
     },
+    /// A capability-token block was revoked (its id: the BLAKE3 hash of the block's
+    /// revocation id).
+    TokenRevoked {
+        /// The block's id.
+        token: [u8; 32],
+    },
 }
 
 /// Why bytes are not a canonical entry.
@@ -196,6 +202,7 @@ const TAG_TRANSITION: u8 = 4;
 const TAG_IPC: u8 = 5;
 const TAG_CAPABILITY: u8 = 6;
 const TAG_REJECTION: u8 = 7;
+const TAG_TOKEN_REVOKED: u8 = 8;
 
 fn put_str(out: &mut Vec<u8>, field: &'static str, s: &str) -> Result<(), EncodeError> {
     if s.len() > STRING_BYTES_MAX {
@@ -244,6 +251,7 @@ impl Entry {
             Event::Ipc { .. } => TAG_IPC,
             Event::Capability { .. } => TAG_CAPABILITY,
             Event::Rejection { .. } => TAG_REJECTION,
+            Event::TokenRevoked { .. } => TAG_TOKEN_REVOKED,
         };
         out.push(tag);
         out.extend_from_slice(&self.time_ns.to_le_bytes());
@@ -323,6 +331,7 @@ impl Entry {
                 put_str(out, "rule", rule)?;
                 put_str(out, "detail", detail)?;
             }
+            Event::TokenRevoked { token } => out.extend_from_slice(token),
         }
         Ok(())
     }
@@ -385,6 +394,9 @@ impl Entry {
                 rule: r.string("rule")?,
                 detail: r.string("detail")?,
             },
+            TAG_TOKEN_REVOKED => Event::TokenRevoked {
+                token: r.take::<32>("token")?,
+            },
             t => return Err(DecodeError::UnknownTag(t)),
         };
         let rest = bytes.len() - r.pos;
@@ -412,6 +424,7 @@ impl Entry {
                 .into_iter()
                 .collect(),
             Event::Rejection { vhm, .. } => vhm.iter().copied().collect(),
+            Event::TokenRevoked { .. } => Vec::new(),
         }
     }
 }
@@ -558,6 +571,13 @@ impl fmt::Display for Entry {
                 Some(v) => write!(f, "rejected v{v} [{rule}] {detail}"),
                 None => write!(f, "rejected [{rule}] {detail}"),
             },
+            Event::TokenRevoked { token } => {
+                f.write_str("token-revoked ")?;
+                for b in token {
+                    write!(f, "{b:02x}")?;
+                }
+                Ok(())
+            }
         }
     }
 }

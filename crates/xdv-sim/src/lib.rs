@@ -12,9 +12,9 @@ use rand_core::{RngCore, SeedableRng};
 use std::io::Write;
 use xdv_core::invariants::{check_full, check_step, Violation};
 use xdv_core::{
-    CapId, ChannelId, Command, Core, Domain, Effect, Event, Genesis, Input, JobCost, JobId,
-    JobState, JobStatus, KSpec, Limits, Machine, Outcome, PhiSpec, Policy, Principal, QSpec,
-    Resource, ResourceVector, Rights, Target, VhmId, VhmSpec, ROOT_CAP,
+    CapId, ChannelId, Command, Core, Denial, DeniedOp, DenyReason, Domain, Effect, Event, Genesis,
+    Input, JobCost, JobId, JobState, JobStatus, KSpec, Limits, Machine, Outcome, PhiSpec, Policy,
+    Principal, QSpec, Resource, ResourceVector, Rights, Target, TokenId, VhmId, VhmSpec, ROOT_CAP,
 };
 use xdv_trace::{TraceError, TraceWriter};
 
@@ -85,6 +85,14 @@ pub struct SimReport {
     pub jobs_completed: u64,
     /// Messages delivered.
     pub messages: u64,
+    /// K jobs parked by `Wait` for their VHM's Q or Φ jobs.
+    pub jobs_waited: u64,
+    /// Parked K jobs woken when one of those ended.
+    pub jobs_woken: u64,
+    /// Capability-token blocks revoked.
+    pub tokens_revoked: u64,
+    /// Refusals of the boundary manager recorded.
+    pub denials: u64,
     /// Rejections by the rule they broke.
     pub rejections: std::collections::BTreeMap<&'static str, u64>,
     /// The final state digest.
@@ -240,6 +248,10 @@ fn learn(out: &Outcome, w: &mut World, rep: &mut SimReport) {
             Event::CapRevoked { cap } => push_ring(&mut w.revoked, *cap),
             Event::ChannelOpened { channel, .. } => w.channels.push(*channel),
             Event::JobCompleted { .. } => rep.jobs_completed += 1,
+            Event::JobWaiting { .. } => rep.jobs_waited += 1,
+            Event::JobWoken { .. } => rep.jobs_woken += 1,
+            Event::TokenRevoked { .. } => rep.tokens_revoked += 1,
+            Event::Denied { .. } => rep.denials += 1,
             _ => {}
         }
     }
@@ -420,7 +432,8 @@ fn generate(rng: &mut Rng, core: &Core, w: &mut World) -> (Input, bool) {
             },
             false,
         ),
-        120..=259 => {
+        240..=259 => waits_and_tokens(rng, core, w),
+        120..=239 => {
             // A provider completes a dispatched job.
             for _ in 0..4 {
                 let Some(i) =
@@ -762,6 +775,98 @@ fn generate(rng: &mut Rng, core: &Core, w: &mut World) -> (Input, bool) {
     }
 }
 
+/// A random refusal as the boundary manager would record it.
+fn random_denial(rng: &mut Rng) -> Denial {
+    const OPS: [DeniedOp; 7] = [
+        DeniedOp::Create,
+        DeniedOp::Nest,
+        DeniedOp::Reserve,
+        DeniedOp::Submit,
+        DeniedOp::Open,
+        DeniedOp::Send,
+        DeniedOp::Receive,
+    ];
+    const WHY: [DenyReason; 6] = [
+        DenyReason::Missing,
+        DenyReason::Forged,
+        DenyReason::Revoked,
+        DenyReason::Expired,
+        DenyReason::Insufficient,
+        DenyReason::NotDerived,
+    ];
+    Denial {
+        operation: OPS[rng.below(OPS.len() as u64) as usize],
+        domain: Domain::ALL[rng.below(3) as usize],
+        amount: rng.below(10_000),
+        reason: WHY[rng.below(WHY.len() as u64) as usize],
+    }
+}
+
+/// A K job's guest waits for its VHM's Q or Φ jobs (`Wait`, sometimes with more fuel back than
+/// its slice had, or on a job that cannot wait), or the operator revokes a token block (from a
+/// small pool, so repeats are refused) or records a boundary manager's refusal.
+fn waits_and_tokens(rng: &mut Rng, core: &Core, w: &mut World) -> (Input, bool) {
+    let st = core.state();
+    match rng.below(10) {
+        0..=6 => {
+            // Usually a K job that can wait (dispatched, beside a live Q or Φ job of its VHM);
+            // sometimes any dispatched job, which mostly cannot.
+            let waitable: Vec<JobId> = st
+                .jobs
+                .values()
+                .filter(|j| {
+                    j.domain == Domain::K
+                        && matches!(j.state, JobState::Running | JobState::AwaitingCompletion)
+                        && st.vhms[&j.vhm]
+                            .jobs
+                            .iter()
+                            .any(|x| st.jobs.get(x).is_some_and(|o| o.domain != Domain::K))
+                })
+                .map(|j| j.id)
+                .collect();
+            let pick = if rng.chance(80) {
+                rng.pick(&waitable)
+            } else {
+                rng.pick(&w.inflight)
+            };
+            let Some(j) = pick.and_then(|job| st.jobs.get(&job)) else {
+                return (Input::Tick { ticks: 1 }, false);
+            };
+            let job = j.id;
+            let fuel_unused = match rng.below(10) {
+                0 => j.last_slice_fuel + 1 + rng.below(10),
+                1..=3 => j.last_slice_fuel,
+                _ => rng.below(j.last_slice_fuel + 1),
+            };
+            let (pr, cap) = actor(rng, core, j.vhm);
+            (cmd(pr, cap, Command::Wait { job, fuel_unused }), false)
+        }
+        7..=8 => {
+            let token = TokenId([rng.below(32) as u8; 32]);
+            (
+                cmd(
+                    Principal::Operator,
+                    ROOT_CAP,
+                    Command::RevokeToken { token },
+                ),
+                false,
+            )
+        }
+        _ => {
+            let vhm = if rng.chance(70) {
+                live_vhm(rng, core, w)
+            } else {
+                None
+            };
+            let denial = random_denial(rng);
+            (
+                cmd(Principal::Operator, ROOT_CAP, Command::Deny { vhm, denial }),
+                false,
+            )
+        }
+    }
+}
+
 trait NextU16 {
     fn next_u16(&mut self) -> u16;
 }
@@ -885,6 +990,31 @@ fn attack(rng: &mut Rng, core: &Core, w: &mut World) -> (Input, bool) {
                 ),
                 true,
             )
+        }
+        6 if rng.chance(50) => {
+            // A VHM parks another tenant's K job, or a VHM revokes a token or records a
+            // denial (operator-only acts).
+            let Some(v) = some_vhm else {
+                return (Input::Tick { ticks: 1 }, false);
+            };
+            let foreign = st
+                .jobs
+                .values()
+                .find(|j| j.domain == Domain::K && !st.is_ancestor_or_self(v, j.vhm));
+            let command = match (foreign, rng.below(3)) {
+                (Some(j), 0) => Command::Wait {
+                    job: j.id,
+                    fuel_unused: 0,
+                },
+                (_, 1) => Command::RevokeToken {
+                    token: TokenId([0xa5; 32]),
+                },
+                _ => Command::Deny {
+                    vhm: None,
+                    denial: random_denial(rng),
+                },
+            };
+            (cmd(Principal::Vhm(v), st.vhms[&v].own_cap, command), true)
         }
         _ => {
             // Replay of a revoked capability.

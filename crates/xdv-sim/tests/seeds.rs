@@ -88,6 +88,10 @@ fn the_seeds_exercise_the_whole_core() {
         total.jobs_completed += rep.jobs_completed;
         total.messages += rep.messages;
         total.attacks += rep.attacks;
+        total.jobs_waited += rep.jobs_waited;
+        total.jobs_woken += rep.jobs_woken;
+        total.tokens_revoked += rep.tokens_revoked;
+        total.denials += rep.denials;
         for (k, v) in rep.rejections {
             *total.rejections.entry(k).or_insert(0) += v;
         }
@@ -95,6 +99,8 @@ fn the_seeds_exercise_the_whole_core() {
     assert!(total.vhms_stopped > 0, "{total:?}");
     assert!(total.jobs_completed > 0, "{total:?}");
     assert!(total.messages > 0, "{total:?}");
+    assert!(total.jobs_waited > 0 && total.jobs_woken > 0, "{total:?}");
+    assert!(total.tokens_revoked > 0 && total.denials > 0, "{total:?}");
     for rule in [
         "unknown_capability",
         "capability_not_held",

@@ -12,7 +12,7 @@ use xdv_core::{Core, Genesis, Input, Outcome};
 /// The magic bytes at the start of every trace.
 pub const MAGIC: &[u8; 8] = b"XDVTRACE";
 /// The format version this crate writes and reads.
-pub const VERSION: u16 = 2;
+pub const VERSION: u16 = 3;
 /// Default number of inputs between state digest records.
 pub const DEFAULT_DIGEST_INTERVAL: u32 = 65_536;
 /// Largest encoded genesis accepted, bytes.

@@ -644,7 +644,21 @@ impl Mapper {
                     parent: None,
                     holder: String::new(),
                 }),
+                Event::TokenRevoked { token } => push(AEvent::TokenRevoked { token: token.0 }),
+                Event::Denied { vhm, denial } => push(AEvent::Rejection {
+                    vhm: vhm.map(|v| v.0),
+                    rule: format!("token_{}", denial.reason.name()),
+                    detail: truncate(format!(
+                        "the boundary manager refused {} in {} (amount {}): token {}",
+                        denial.operation.name(),
+                        denial.domain,
+                        denial.amount,
+                        denial.reason.name()
+                    )),
+                }),
                 Event::JobDispatched { .. }
+                | Event::JobWaiting { .. }
+                | Event::JobWoken { .. }
                 | Event::WindowsShared { .. }
                 | Event::Ticked { .. } => {}
             }

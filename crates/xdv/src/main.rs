@@ -265,6 +265,8 @@ fn run(cli: Cli) -> Result<ExitCode> {
                             "invariant_violations": 0, "state_hash": hex(&rep.state_hash), "ops_per_sec": rate,
                             "attacks_refused": rep.attacks, "vhms_created": rep.vhms_created,
                             "vhms_stopped": rep.vhms_stopped, "jobs_completed": rep.jobs_completed,
+                            "jobs_waited": rep.jobs_waited, "jobs_woken": rep.jobs_woken,
+                            "tokens_revoked": rep.tokens_revoked, "denials": rep.denials,
                             "messages": rep.messages, "rejections": rep.rejections,
                         });
                         if let Some(w) = &audit_written {

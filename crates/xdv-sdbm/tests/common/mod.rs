@@ -16,7 +16,7 @@ pub fn scratch(name: &str) -> PathBuf {
 /// One entry of every kind, cycled, at increasing times.
 pub fn sample(i: u64) -> Entry {
     let v = (i % 7) as u32;
-    let event = match i % 7 {
+    let event = match i % 8 {
         0 => Event::VhmCreated {
             vhm: v,
             parent: i.is_multiple_of(2).then_some(1),
@@ -55,6 +55,9 @@ pub fn sample(i: u64) -> Entry {
             kind: CapKind::Issued,
             parent: Some(0),
             holder: "v3".into(),
+        },
+        6 => Event::TokenRevoked {
+            token: [i as u8; 32],
         },
         _ => Event::Rejection {
             vhm: Some(v),
