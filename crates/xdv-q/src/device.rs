@@ -67,7 +67,8 @@
 //!
 //! [`Device::ideal`] is the default: all-to-all, every gate native, no noise. [`EXAMPLE_TOML`] is
 //! the example above in full (a five-qubit line with IBM-like figures), [`Device::example`] parses
-//! it.
+//! it. [`Device::restrict`] gives the sub-device on a partition of the qubits (renumbered from 0),
+//! which [`crate::route::route`] routes a tenant's circuit onto.
 
 use crate::circuit::{Circuit, Gate, Op};
 use crate::gates;
@@ -182,6 +183,35 @@ pub enum DeviceCheckError {
     },
 }
 
+/// Why [`Device::restrict`] refused a list of qubits.
+#[derive(Debug, Error, PartialEq, Eq)]
+pub enum RestrictError {
+    /// The list is empty.
+    #[error("cannot restrict device '{device}' to no qubits; name at least one qubit")]
+    Empty {
+        /// The device.
+        device: String,
+    },
+    /// A qubit the device does not have.
+    #[error("cannot restrict device '{device}' to qubit {qubit}: it has {qubits} qubits, numbered 0 to {}", qubits.saturating_sub(1))]
+    OutOfRange {
+        /// The qubit named.
+        qubit: u32,
+        /// The device's qubit count.
+        qubits: u32,
+        /// The device.
+        device: String,
+    },
+    /// A qubit named twice.
+    #[error("cannot restrict device '{device}': qubit {qubit} is named twice")]
+    Duplicate {
+        /// The qubit named twice.
+        qubit: u32,
+        /// The device.
+        device: String,
+    },
+}
+
 /// A device: qubits, connectivity, native gates and noise figures.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Device {
@@ -234,6 +264,85 @@ impl Device {
             t2_ns: vec![f64::INFINITY; n as usize],
             readout: vec![(0.0, 0.0); n as usize],
         }
+    }
+
+    /// The sub-device on `qubits` (physical qubits of this device): its qubit `i` is
+    /// `qubits[i]`. It keeps the coupling edges among those qubits (renumbered; all-to-all stays
+    /// all-to-all), every per-qubit figure (T1, T2, one-qubit error, readout) and per-pair
+    /// override under the new numbering, and the same native gates, defaults, by-name entries
+    /// and measure/reset durations. Its name is `"{name}[3,4,7]"`. The list is usually
+    /// ascending (a partition), but any order of distinct qubits is accepted.
+    ///
+    /// A circuit on the sub-device behaves (predicted error, noise) as the same circuit written
+    /// on the physical qubits `qubits[i]` of this device.
+    pub fn restrict(&self, qubits: &[u32]) -> Result<Device, RestrictError> {
+        if qubits.is_empty() {
+            return Err(RestrictError::Empty {
+                device: self.name.clone(),
+            });
+        }
+        let mut index: BTreeMap<u32, u32> = BTreeMap::new();
+        for (i, &q) in qubits.iter().enumerate() {
+            if q >= self.qubits {
+                return Err(RestrictError::OutOfRange {
+                    qubit: q,
+                    qubits: self.qubits,
+                    device: self.name.clone(),
+                });
+            }
+            if index.insert(q, i as u32).is_some() {
+                return Err(RestrictError::Duplicate {
+                    qubit: q,
+                    device: self.name.clone(),
+                });
+            }
+        }
+        let renumber = |&(a, b): &(u32, u32)| -> Option<(u32, u32)> {
+            Some(pair(*index.get(&a)?, *index.get(&b)?))
+        };
+        let names: Vec<String> = qubits.iter().map(|q| q.to_string()).collect();
+        let per_qubit = |v: &[f64], default: f64| -> Vec<f64> {
+            qubits
+                .iter()
+                .map(|&q| v.get(q as usize).copied().unwrap_or(default))
+                .collect()
+        };
+        Ok(Device {
+            name: format!("{}[{}]", self.name, names.join(",")),
+            qubits: qubits.len() as u32,
+            all_to_all: self.all_to_all,
+            coupling: self.coupling.iter().filter_map(renumber).collect(),
+            native: self.native.clone(),
+            err_1q: self.err_1q,
+            err_2q: self.err_2q,
+            err_by_name: self.err_by_name.clone(),
+            err_by_qubit: self
+                .err_by_qubit
+                .iter()
+                .filter_map(|(q, &e)| Some((*index.get(q)?, e)))
+                .collect(),
+            err_by_pair: self
+                .err_by_pair
+                .iter()
+                .filter_map(|(p, &e)| Some((renumber(p)?, e)))
+                .collect(),
+            dur_1q_ns: self.dur_1q_ns,
+            dur_2q_ns: self.dur_2q_ns,
+            dur_measure_ns: self.dur_measure_ns,
+            dur_reset_ns: self.dur_reset_ns,
+            dur_by_name: self.dur_by_name.clone(),
+            dur_by_pair: self
+                .dur_by_pair
+                .iter()
+                .filter_map(|(p, &d)| Some((renumber(p)?, d)))
+                .collect(),
+            t1_ns: per_qubit(&self.t1_ns, f64::INFINITY),
+            t2_ns: per_qubit(&self.t2_ns, f64::INFINITY),
+            readout: qubits
+                .iter()
+                .map(|&q| self.readout.get(q as usize).copied().unwrap_or((0.0, 0.0)))
+                .collect(),
+        })
     }
 
     /// The embedded example device ([`EXAMPLE_TOML`]).

@@ -15,6 +15,8 @@
 //! - [`pauli`]: Pauli observables, exact and estimated from shots.
 //! - [`device`]: the device model (coupling map, native gates, noise figures) read from TOML.
 //! - [`noise`]: quantum-trajectory noise from a device, and the predicted error.
+//! - [`route`](mod@route): routing a circuit onto a device's coupling map (deterministic SABRE) and
+//!   translating it into the device's native gates.
 //!
 //! Conventions (shared with Qiskit): qubit `q` is the `q`-th declared qubit, registers
 //! concatenated in declaration order; a state-vector index is `Σ bit_q · 2^q` (qubit 0 is the least
@@ -31,14 +33,16 @@ pub mod pauli;
 pub mod qasm;
 pub mod real;
 pub mod rng;
+pub mod route;
 pub mod state;
 
 pub use circuit::{Circuit, Condition, Gate, Op, Register};
-pub use device::{Device, DeviceCheckError, DeviceError};
+pub use device::{Device, DeviceCheckError, DeviceError, RestrictError};
 pub use engine::{Engine, Fast, Reference};
 pub use exec::{final_state, run, ExecError, Method, RunOptions, RunResult};
 pub use gates::{GateDef, Matrix, C64};
 pub use noise::predicted_error;
 pub use pauli::{Estimate, Observable, PauliError};
 pub use real::Real;
+pub use route::{route, RouteError, RouteOptions, Routed};
 pub use state::{StateError, StateVec};
