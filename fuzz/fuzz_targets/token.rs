@@ -15,6 +15,7 @@ libfuzzer_sys::fuzz_target!(|data: &[u8]| {
     let req = Request {
         operation: Operation::Submit,
         domain: Domain::Q,
+        resource: "shots",
         amount: 1,
         time_ns: 0,
     };

@@ -6,17 +6,19 @@
 //! ```text
 //! subject("vhm", "tenant-a");            // or "nested-vhm", "ipc-endpoint", "api-client"
 //! right("q", "submit"); right("k", "send"); …
-//! check if amount($a), $a <= 1000;       // when the grant caps amounts
+//! check if amount($a), $a <= 1000;       // when the grant caps every amount
+//! check if resource($r), $r != "shots" or amount($a), $a <= 4096;   // a cap on one resource
 //! check if time_ns($t), $t < 5000000;    // when the grant expires (logical time)
 //! ```
 //!
-//! Attenuation appends a block of checks only (domains, operations, amounts, expiry), so a
-//! child token can never do more than its parent: biscuit's verifier runs every block's checks,
-//! and the allow policy trusts only the authority block and the verifier's own facts, so a fact
-//! or rule an appended block declares grants nothing.
+//! Attenuation appends a block of checks only (domains, operations, amounts, per-resource caps,
+//! expiry), so a child token can never do more than its parent: biscuit's verifier runs every
+//! block's checks, and the allow policy trusts only the authority block and the verifier's own
+//! facts, so a fact or rule an appended block declares grants nothing.
 //!
-//! The verifier supplies the request as facts: `operation(op)`, `domain(d)`, `amount(n)`,
-//! `time_ns(t)`, with `t` the caller's logical time; nothing here reads a clock for its decisions.
+//! The verifier supplies the request as facts: `operation(op)`, `domain(d)`, `resource(r)`,
+//! `amount(n)`, `time_ns(t)`, with `r` one of [`RESOURCES`] (the unit `n` is counted in) and `t`
+//! the caller's logical time; nothing here reads a clock for its decisions.
 //! (biscuit's own run limit `max_time` is a wall-clock safety ceiling set far above what the
 //! fact and iteration limits allow; it is never what decides.)
 //!
@@ -38,6 +40,53 @@ pub const FACTS_MAX: u64 = 1000;
 pub const ITERATIONS_MAX: u64 = 100;
 /// Longest subject name, bytes.
 pub const NAME_BYTES_MAX: usize = 64;
+/// Longest base64 text of a token accepted ([`TOKEN_BYTES_MAX`] bytes, padded base64).
+pub const TOKEN_TEXT_BYTES_MAX: usize = TOKEN_BYTES_MAX.div_ceil(3) * 4;
+
+/// The resource of a request that has no amount (its amount is 0).
+pub const RESOURCE_NONE: &str = "none";
+
+/// Every resource a request may name, in the unit its amount counts: the core's resources
+/// (K: `fuel_units`, `vcpu_slots`, `memory_bytes`; Q: `logical_qubits`, `shots`,
+/// `error_budget_ppm`; Φ: `phi_modes`, `wavelength_channels`, `coherence_window_ns`,
+/// `thermal_budget_mw`, `optical_bandwidth_mhz`), `message_bytes` (one IPC message),
+/// `messages_max` (a channel's buffer, in messages) and [`RESOURCE_NONE`]. Only these names are
+/// ever formatted into a check; any other is [`TokenError::UnknownResource`].
+pub const RESOURCES: [&str; 14] = [
+    "fuel_units",
+    "vcpu_slots",
+    "memory_bytes",
+    "logical_qubits",
+    "shots",
+    "error_budget_ppm",
+    "phi_modes",
+    "wavelength_channels",
+    "coherence_window_ns",
+    "thermal_budget_mw",
+    "optical_bandwidth_mhz",
+    "message_bytes",
+    "messages_max",
+    RESOURCE_NONE,
+];
+
+/// The canonical name of the resource `name` (one of [`RESOURCES`]), or
+/// [`TokenError::UnknownResource`].
+pub fn resource(name: &str) -> Result<&'static str, TokenError> {
+    RESOURCES
+        .iter()
+        .copied()
+        .find(|r| *r == name)
+        .ok_or_else(|| TokenError::UnknownResource(shorten(name)))
+}
+
+/// At most 64 bytes of untrusted text for an error message (cut at a character boundary).
+fn shorten(text: &str) -> String {
+    let mut cut = text.len().min(64);
+    while !text.is_char_boundary(cut) {
+        cut -= 1;
+    }
+    text[..cut].to_string()
+}
 
 /// A computing domain.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -61,6 +110,11 @@ impl Domain {
             Domain::Q => "q",
             Domain::Phi => "phi",
         }
+    }
+
+    /// The domain named `name` ([`Domain::name`]).
+    pub fn from_name(name: &str) -> Option<Domain> {
+        Domain::ALL.into_iter().find(|d| d.name() == name)
     }
 }
 
@@ -115,6 +169,11 @@ impl Operation {
             Operation::Read => "read",
         }
     }
+
+    /// The operation named `name` ([`Operation::name`]).
+    pub fn from_name(name: &str) -> Option<Operation> {
+        Operation::ALL.into_iter().find(|o| o.name() == name)
+    }
 }
 
 /// Who a token is for.
@@ -131,7 +190,24 @@ pub enum Subject {
 }
 
 impl Subject {
-    fn kind(&self) -> &'static str {
+    /// Every subject kind, as [`Subject::kind`] names it.
+    pub const KINDS: [&'static str; 4] = ["vhm", "nested-vhm", "ipc-endpoint", "api-client"];
+
+    /// The subject of kind `kind` (one of [`Subject::KINDS`]) named `name`; `None` for an
+    /// unknown kind (the name is checked when minting).
+    pub fn new(kind: &str, name: &str) -> Option<Subject> {
+        let name = name.to_string();
+        Some(match kind {
+            "vhm" => Subject::Vhm(name),
+            "nested-vhm" => Subject::NestedVhm(name),
+            "ipc-endpoint" => Subject::IpcEndpoint(name),
+            "api-client" => Subject::ApiClient(name),
+            _ => return None,
+        })
+    }
+
+    /// Its kind in tokens: `vhm`, `nested-vhm`, `ipc-endpoint` or `api-client`.
+    pub fn kind(&self) -> &'static str {
         match self {
             Subject::Vhm(_) => "vhm",
             Subject::NestedVhm(_) => "nested-vhm",
@@ -139,7 +215,8 @@ impl Subject {
             Subject::ApiClient(_) => "api-client",
         }
     }
-    fn name(&self) -> &str {
+    /// Its name.
+    pub fn name(&self) -> &str {
         match self {
             Subject::Vhm(n)
             | Subject::NestedVhm(n)
@@ -149,15 +226,19 @@ impl Subject {
     }
 }
 
-/// What a restriction (or a grant) limits; `None` leaves that dimension as the parent had it.
+/// What a restriction (or a grant) limits; `None`, or an empty `resources_max`, leaves that
+/// dimension as the parent had it.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Restriction {
     /// Only these domains.
     pub domains: Option<Vec<Domain>>,
     /// Only these operations.
     pub operations: Option<Vec<Operation>>,
-    /// Amounts at most this.
+    /// Amounts at most this, whatever the resource.
     pub amount_max: Option<u64>,
+    /// Per-resource caps: `(resource, max)` limits the amount of requests naming that resource
+    /// (one of [`RESOURCES`]) to `max`; other resources are not limited by it.
+    pub resources_max: Vec<(String, u64)>,
     /// Valid only at logical times strictly before this, ns.
     pub expires_ns: Option<u64>,
 }
@@ -169,8 +250,11 @@ pub struct Grant {
     pub domains: Vec<Domain>,
     /// The operations, in every granted domain.
     pub operations: Vec<Operation>,
-    /// Amounts at most this.
+    /// Amounts at most this, whatever the resource.
     pub amount_max: Option<u64>,
+    /// Per-resource caps: `(resource, max)` limits the amount of requests naming that resource
+    /// (one of [`RESOURCES`]) to `max`.
+    pub resources_max: Vec<(String, u64)>,
     /// Valid only at logical times strictly before this, ns.
     pub expires_ns: Option<u64>,
 }
@@ -182,7 +266,10 @@ pub struct Request {
     pub operation: Operation,
     /// In which domain.
     pub domain: Domain,
-    /// How much (0 when the operation has no amount).
+    /// The resource the amount is counted in: one of [`RESOURCES`] ([`RESOURCE_NONE`] when the
+    /// operation has no amount). Any other name is refused with [`TokenError::UnknownResource`].
+    pub resource: &'static str,
+    /// How much, in `resource`'s unit (0 when the operation has no amount).
     pub amount: u64,
     /// The caller's logical time, ns.
     pub time_ns: u64,
@@ -268,12 +355,41 @@ pub enum TokenError {
         /// The value.
         value: u64,
     },
+    /// A resource name that is not one of [`RESOURCES`] (at most 64 bytes of it).
+    #[error("unknown resource {0:?}; the resources are {list}", list = RESOURCES.join(", "))]
+    UnknownResource(String),
     /// A restriction restricts nothing.
-    #[error("the restriction is empty; name at least one of domains, operations, amount_max, expires_ns")]
+    #[error("the restriction is empty; name at least one of domains, operations, amount_max, resources_max, expires_ns")]
     EmptyRestriction,
     /// Another biscuit error (a run limit, an encoding failure).
     #[error("token processing failed: {0}")]
     Other(String),
+}
+
+impl TokenError {
+    /// A short name for the kind of failure. A refused request gives the name of the core's
+    /// `DenyReason` (and of the audit rule `token_<reason>`): `forged` (unparsable, too large,
+    /// too many blocks, bad signature), `revoked`, `expired` or `insufficient` (a failed check or
+    /// no right); a request or restriction that cannot be expressed (an unknown resource, a bad
+    /// subject name, an integer out of range, an empty restriction) gives `invalid`; any other
+    /// failure (a run limit, an encoding error) `error`.
+    pub fn reason(&self) -> &'static str {
+        match self {
+            TokenError::TooLarge { .. }
+            | TokenError::TooManyBlocks { .. }
+            | TokenError::Forged { .. } => "forged",
+            TokenError::Revoked { .. } => "revoked",
+            TokenError::Expired { .. } => "expired",
+            TokenError::CheckFailed { .. }
+            | TokenError::VerifierCheckFailed { .. }
+            | TokenError::Insufficient { .. } => "insufficient",
+            TokenError::BadName(_)
+            | TokenError::OutOfRange { .. }
+            | TokenError::UnknownResource(_)
+            | TokenError::EmptyRestriction => "invalid",
+            TokenError::Other(_) => "error",
+        }
+    }
 }
 
 fn other(e: BiscuitError) -> TokenError {
@@ -282,6 +398,12 @@ fn other(e: BiscuitError) -> TokenError {
 
 fn to_i64(what: &'static str, value: u64) -> Result<i64, TokenError> {
     i64::try_from(value).map_err(|_| TokenError::OutOfRange { what, value })
+}
+
+fn root_key(root: &[u8]) -> Result<PublicKey, TokenError> {
+    PublicKey::from_bytes(root, biscuit_auth::Algorithm::Ed25519).map_err(|e| TokenError::Forged {
+        detail: format!("the root public key is unusable ({e})"),
+    })
 }
 
 fn key_pair(seed: &[u8; 32]) -> Result<KeyPair, TokenError> {
@@ -320,6 +442,14 @@ fn checks(r: &Restriction) -> Result<Vec<String>, TokenError> {
         out.push(format!(
             "check if amount($a), $a <= {}",
             to_i64("amount_max", a)?
+        ));
+    }
+    for (name, max) in &r.resources_max {
+        // The name formatted into the source is the list's own string, never the caller's.
+        let name = resource(name)?;
+        out.push(format!(
+            "check if resource($r), $r != \"{name}\" or amount($a), $a <= {}",
+            to_i64("resources_max", *max)?
         ));
     }
     if let Some(t) = r.expires_ns {
@@ -392,6 +522,7 @@ impl Authority {
             domains: None,
             operations: None,
             amount_max: grant.amount_max,
+            resources_max: grant.resources_max.clone(),
             expires_ns: grant.expires_ns,
         };
         for c in checks(&r)? {
@@ -425,14 +556,14 @@ impl Token {
         if bytes.len() > TOKEN_BYTES_MAX {
             return Err(TokenError::TooLarge { len: bytes.len() });
         }
-        let root = PublicKey::from_bytes(root, biscuit_auth::Algorithm::Ed25519).map_err(|e| {
-            TokenError::Forged {
-                detail: format!("the root public key is unusable ({e})"),
-            }
-        })?;
+        let root = root_key(root)?;
         let t = Biscuit::from(bytes, root).map_err(|e| TokenError::Forged {
             detail: e.to_string(),
         })?;
+        Token::checked(t)
+    }
+
+    fn checked(t: Biscuit) -> Result<Token, TokenError> {
         if t.block_count() > BLOCKS_MAX {
             return Err(TokenError::TooManyBlocks {
                 blocks: t.block_count(),
@@ -444,6 +575,67 @@ impl Token {
     /// The serialised token.
     pub fn to_bytes(&self) -> Result<Vec<u8>, TokenError> {
         self.0.to_vec().map_err(other)
+    }
+
+    /// The token as text: biscuit's URL-safe base64 of [`Token::to_bytes`] (what token files
+    /// hold).
+    pub fn to_base64(&self) -> Result<String, TokenError> {
+        self.0.to_base64().map_err(other)
+    }
+
+    /// Parses the text [`Token::to_base64`] gives (surrounding whitespace, such as a file's last
+    /// newline, is ignored) and checks every block's signature against `root` (32-byte Ed25519
+    /// public key), as [`Token::from_bytes`] does.
+    pub fn from_base64(text: &str, root: &[u8]) -> Result<Token, TokenError> {
+        let text = token_text(text)?;
+        let root = root_key(root)?;
+        let t = Biscuit::from_base64(text, root).map_err(|e| TokenError::Forged {
+            detail: e.to_string(),
+        })?;
+        Token::checked(t)
+    }
+
+    /// The subject `(kind, name)` the authority block names (`("vhm", "tenant-a")`), or `None`
+    /// when it does not name exactly one. Only the authority block is read: a `subject` fact an
+    /// appended block declares is ignored.
+    pub fn subject(&self) -> Option<(String, String)> {
+        let mut a = biscuit_auth::AuthorizerBuilder::new()
+            .set_limits(limits())
+            .build(&self.0)
+            .ok()?;
+        let mut found: Vec<(String, String)> = a.query("s($k, $n) <- subject($k, $n)").ok()?;
+        if found.len() == 1 {
+            found.pop()
+        } else {
+            None
+        }
+    }
+
+    /// True when `parent`'s blocks are a prefix of this token's (their revocation ids, which are
+    /// the blocks' signatures, are equal): this token is `parent` or was attenuated from it.
+    pub fn extends(&self, parent: &Token) -> bool {
+        let (mine, theirs) = (
+            self.0.revocation_identifiers(),
+            parent.0.revocation_identifiers(),
+        );
+        theirs.len() <= mine.len() && mine.iter().zip(&theirs).all(|(a, b)| a == b)
+    }
+
+    /// Every block, authority block first, as [`BlockView`]s.
+    pub fn block_views(&self) -> Vec<BlockView> {
+        let contexts = self.0.context();
+        self.revocation_ids()
+            .into_iter()
+            .enumerate()
+            .map(|(i, revocation_id)| BlockView {
+                revocation_id,
+                context: contexts.get(i).cloned().flatten(),
+                source: self
+                    .0
+                    .print_block_source(i)
+                    .unwrap_or_else(|e| format!("// unprintable: {e}")),
+            })
+            .collect()
     }
 
     /// Blocks, the authority block included.
@@ -500,6 +692,65 @@ impl Token {
     /// Wraps a biscuit.
     pub fn from_biscuit(b: Biscuit) -> Token {
         Token(b)
+    }
+}
+
+/// One block of a token, for people (`xdv token inspect`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct BlockView {
+    /// Its revocation id (hex).
+    pub revocation_id: String,
+    /// The free-text context the block was labelled with when attenuated (only known for a
+    /// token whose signatures verified).
+    pub context: Option<String>,
+    /// Its facts, rules and checks as Datalog source.
+    pub source: String,
+}
+
+/// Reads the blocks of the token text `text` WITHOUT checking any signature, so that a token that
+/// does not verify can still be shown. Nothing read this way may be trusted or authorised; use
+/// [`Token::from_base64`] for that. The size limits of [`Token::from_bytes`] apply.
+pub fn inspect_unverified(text: &str) -> Result<Vec<BlockView>, TokenError> {
+    let text = token_text(text)?;
+    let t = biscuit_auth::UnverifiedBiscuit::from_base64(text).map_err(|e| TokenError::Forged {
+        detail: e.to_string(),
+    })?;
+    if t.block_count() > BLOCKS_MAX {
+        return Err(TokenError::TooManyBlocks {
+            blocks: t.block_count(),
+        });
+    }
+    Ok(t.revocation_identifiers()
+        .iter()
+        .enumerate()
+        .map(|(i, id)| BlockView {
+            revocation_id: hex(id),
+            context: None,
+            source: t
+                .print_block_source(i)
+                .unwrap_or_else(|e| format!("// unprintable: {e}")),
+        })
+        .collect())
+}
+
+/// The trimmed token text, refused when longer than [`TOKEN_TEXT_BYTES_MAX`] (before decoding).
+fn token_text(text: &str) -> Result<&str, TokenError> {
+    let text = text.trim();
+    if text.len() > TOKEN_TEXT_BYTES_MAX {
+        return Err(TokenError::TooLarge {
+            len: text.len() / 4 * 3,
+        });
+    }
+    Ok(text)
+}
+
+/// The verifier's run limits.
+fn limits() -> AuthorizerLimits {
+    AuthorizerLimits {
+        max_facts: FACTS_MAX,
+        max_iterations: ITERATIONS_MAX,
+        // A wall-clock safety ceiling only: the fact and iteration limits bind first.
+        max_time: std::time::Duration::from_secs(5),
     }
 }
 
@@ -569,11 +820,7 @@ impl Verifier {
     /// A verifier for the root public key (32 bytes).
     pub fn new(root: &[u8]) -> Result<Verifier, TokenError> {
         Ok(Verifier {
-            root: PublicKey::from_bytes(root, biscuit_auth::Algorithm::Ed25519).map_err(|e| {
-                TokenError::Forged {
-                    detail: format!("the root public key is unusable ({e})"),
-                }
-            })?,
+            root: root_key(root)?,
         })
     }
 
@@ -606,17 +853,14 @@ impl Verifier {
                 return Err(TokenError::Revoked { block, id });
             }
         }
-        let limits = AuthorizerLimits {
-            max_facts: FACTS_MAX,
-            max_iterations: ITERATIONS_MAX,
-            // A wall-clock safety ceiling only: the fact and iteration limits bind first.
-            max_time: std::time::Duration::from_secs(5),
-        };
+        let resource = resource(req.resource)?;
         let mut a = biscuit_auth::AuthorizerBuilder::new()
-            .set_limits(limits)
+            .set_limits(limits())
             .fact(fact("operation", &[string(req.operation.name())]))
             .map_err(other)?
             .fact(fact("domain", &[string(req.domain.name())]))
+            .map_err(other)?
+            .fact(fact("resource", &[string(resource)]))
             .map_err(other)?
             .fact(fact("amount", &[int(to_i64("amount", req.amount)?)]))
             .map_err(other)?

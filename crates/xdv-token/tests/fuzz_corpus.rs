@@ -18,6 +18,7 @@ fn every_token_seed_gets_a_verdict() {
     let req = Request {
         operation: Operation::Submit,
         domain: Domain::Q,
+        resource: "shots",
         amount: 1,
         time_ns: 0,
     };

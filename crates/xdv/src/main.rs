@@ -116,6 +116,11 @@ enum Cmd {
         #[command(subcommand)]
         command: audit::KeysCmd,
     },
+    /// Capability tokens: mint, attenuate offline, inspect, verify a request, revoke.
+    Token {
+        #[command(subcommand)]
+        command: token::TokenCmd,
+    },
     /// Provider capacity descriptions.
     Machine {
         #[command(subcommand)]
@@ -160,6 +165,8 @@ mod q;
 mod runner;
 // `xdv audit` and `xdv keys`, and the audit log that `xdv sim --audit` writes.
 mod audit;
+// `xdv token`: capability tokens.
+mod token;
 
 /// The trace bytes at `path`: a trace file, or the trace a state directory (`xdv run --state-dir`)
 /// holds. The flag is true for a state directory, whose trace is unsealed while its run is
@@ -478,6 +485,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
         Cmd::Q { command } => q::run(command),
         Cmd::Audit { command } => audit::run(command),
         Cmd::Keys { command } => audit::run_keys(command),
+        Cmd::Token { command } => token::run(command),
         Cmd::Phi { command } => phi::run(command),
         Cmd::K { command } => k::run(command),
         Cmd::Machine { command } => match command {
