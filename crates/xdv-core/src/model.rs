@@ -434,6 +434,8 @@ pub enum DeniedOp {
     Send,
     /// Receiving on an IPC channel.
     Receive,
+    /// Holding what it holds: a live VHM whose token was revoked.
+    Hold,
 }
 
 impl DeniedOp {
@@ -447,6 +449,7 @@ impl DeniedOp {
             DeniedOp::Open => "open",
             DeniedOp::Send => "send",
             DeniedOp::Receive => "receive",
+            DeniedOp::Hold => "hold",
         }
     }
 }

@@ -8,15 +8,15 @@
 //! conditions return a negative status code ([`E_NONE`], [`E_BUSY`], [`E_TOO_SMALL`]); job
 //! requests that are the guest's mistake complete with an error result (see [`crate::jobs`]).
 
-use crate::error::AbiMisuse;
+use crate::error::{AbiMisuse, CompleteError};
 use crate::jobs::{self, Domain, JobOutcome};
 use crate::limits::Limits;
+use crate::sandbox::{JobMode, Submitted};
 use serde::Serialize;
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::task::{Context, Poll};
 use wasmtime::{Caller, Extern, Linker};
 
@@ -57,9 +57,165 @@ pub struct JobRecord {
     pub result_bytes: usize,
 }
 
+/// The error text of a job whose result had not arrived when its guest ended (External mode);
+/// [`crate::Session::complete`] replaces the record when the result arrives.
+pub const PENDING_AT_END: &str =
+    "pending: the guest ended before the job's result arrived (the driver has not completed it)";
+
+impl JobRecord {
+    fn of(id: u32, domain: Domain, outcome: &JobOutcome) -> JobRecord {
+        JobRecord {
+            id,
+            domain,
+            ok: outcome.ok,
+            error: outcome.error.clone(),
+            result_bytes: outcome.result.len(),
+        }
+    }
+}
+
 struct JobSlot {
     delivered: bool,
-    result: Vec<u8>,
+    /// `None` until the driver completes the job (External mode).
+    result: Option<Vec<u8>>,
+}
+
+/// A guest's jobs: the ones it holds (submitted, not released), their records in submission
+/// order, and the ones still waiting for their result.
+#[derive(Default)]
+pub(crate) struct JobTable {
+    next: u32,
+    slots: BTreeMap<u32, JobSlot>,
+    pub(crate) records: Vec<JobRecord>,
+    pending: BTreeSet<u32>,
+}
+
+impl JobTable {
+    /// Jobs submitted and not yet completed.
+    pub(crate) fn pending(&self) -> usize {
+        self.pending.len()
+    }
+
+    /// Delivers a job's result (External mode). `keep` false (the guest has ended) records the
+    /// outcome without keeping the result bytes, which no one can read any more.
+    pub(crate) fn complete(
+        &mut self,
+        guest: usize,
+        job: u32,
+        outcome: JobOutcome,
+        limits: &Limits,
+        keep: bool,
+    ) -> Result<JobRecord, CompleteError> {
+        if job >= self.next {
+            return Err(CompleteError::UnknownJob {
+                guest,
+                job,
+                submitted: self.next,
+            });
+        }
+        let (Some(record), true) = (
+            self.records.get_mut(job as usize),
+            self.pending.contains(&job),
+        ) else {
+            return Err(CompleteError::AlreadyCompleted { guest, job });
+        };
+        self.pending.remove(&job);
+        let outcome = jobs::cap_result(record.domain, outcome, limits);
+        *record = JobRecord::of(job, record.domain, &outcome);
+        let record = record.clone();
+        if let Some(slot) = self.slots.get_mut(&job) {
+            slot.result = keep.then_some(outcome.result);
+        }
+        Ok(record)
+    }
+}
+
+/// What the guest's host functions and its session both reach while the guest runs (the store
+/// itself is inside the guest's future): its jobs, its counters and whether it blocked.
+#[derive(Default)]
+pub(crate) struct Shared {
+    /// The guest's polls so far, the current one included (set by the session before a poll).
+    pub(crate) polls: u64,
+    /// Voluntary yields (the scheduler tells a yield from a stuck guest with them).
+    pub(crate) yields: u64,
+    /// Slices that ended with the guest blocked in `await_next`.
+    pub(crate) blocks: u64,
+    /// Set when the current slice ends with the guest blocked: the slice's unused fuel.
+    pub(crate) blocked: Option<u64>,
+    /// The guest's jobs.
+    pub(crate) jobs: JobTable,
+}
+
+/// Locks a guest's shared state (a poisoned lock is taken over: its data stays consistent, every
+/// update under it being a few plain assignments).
+pub(crate) fn lock<S>(m: &Mutex<S>) -> MutexGuard<'_, S> {
+    m.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// The fuel model of External mode: which part of the current slice a guest that blocks has not
+/// used. The core charges every slice `fuel_per_slice`; wasmtime gives the guest its fuel in
+/// chunks of that size, refilled at each fuel yield. Since its last *base* (its start, or a
+/// resumption after a block or a yield) the guest was given `base_avail` in its first slice and
+/// `fuel_per_slice` in each one after; what it has not used of that is the unused part of the
+/// current slice. A fuel check lands a few units past the end of a chunk (the cost of the block
+/// it ends), so a slice may use slightly more than it was given: that excess is a `debt` taken off
+/// the next fuel returned, so that the fuel charged (slices given less fuel returned) equals the
+/// fuel used.
+#[derive(Clone, Copy, Debug)]
+struct Meter {
+    base_fuel: u64,
+    base_poll: u64,
+    base_avail: u64,
+    debt: u64,
+}
+
+impl Meter {
+    fn new(limits: &Limits) -> Meter {
+        Meter {
+            base_fuel: limits.fuel_max,
+            base_poll: 1,
+            base_avail: limits.fuel_per_slice.min(limits.fuel_max),
+            debt: 0,
+        }
+    }
+
+    /// Fuel given since the base less fuel used (negative: used past what was given).
+    fn balance(&self, fuel_per_slice: u64, fuel: u64, poll: u64) -> i128 {
+        let given = i128::from(poll.saturating_sub(self.base_poll))
+            .saturating_mul(i128::from(fuel_per_slice))
+            .saturating_add(i128::from(self.base_avail));
+        given.saturating_sub(i128::from(self.base_fuel.saturating_sub(fuel)))
+    }
+
+    /// The unused fuel of the current slice (at most the slice, at most the fuel left) when the
+    /// guest blocks with `fuel` left in poll `poll`; settles the debt first.
+    fn block(&mut self, fuel_per_slice: u64, fuel: u64, poll: u64) -> u64 {
+        let balance = self.balance(fuel_per_slice, fuel, poll);
+        let cap = fuel_per_slice.min(fuel);
+        let unused = u64::try_from(balance.clamp(0, i128::from(cap))).unwrap_or(0);
+        let owed = self
+            .debt
+            .saturating_add(u64::try_from(-balance.min(0)).unwrap_or(u64::MAX));
+        let paid = unused.min(owed);
+        self.debt = owed - paid;
+        unused - paid
+    }
+
+    /// What is left of the current chunk by the model (for a yield, whose slice keeps its chunk).
+    fn left(&self, fuel_per_slice: u64, fuel: u64, poll: u64) -> u64 {
+        let cap = fuel_per_slice.min(fuel);
+        u64::try_from(
+            self.balance(fuel_per_slice, fuel, poll)
+                .clamp(0, i128::from(cap)),
+        )
+        .unwrap_or(0)
+    }
+
+    fn rebase(&mut self, fuel: u64, poll: u64, avail: u64) {
+        self.base_fuel = fuel;
+        self.base_poll = poll;
+        self.base_avail = avail;
+    }
 }
 
 /// Both directions of the channels of one run: `queues[c][s]` holds the messages waiting for
@@ -94,64 +250,113 @@ pub(crate) struct Endpoint {
 pub(crate) struct Host {
     pub(crate) seed: u64,
     pub(crate) limits: Limits,
-    next_job: u32,
-    jobs: BTreeMap<u32, JobSlot>,
-    pub(crate) records: Vec<JobRecord>,
+    mode: JobMode,
+    /// The guest's index in its session (for [`Submitted::guest`]).
+    guest: usize,
+    /// The session's submissions not yet taken by the driver (External mode).
+    submitted: Arc<Mutex<Vec<Submitted>>>,
+    /// Jobs and counters, shared with the session.
+    pub(crate) shared: Arc<Mutex<Shared>>,
+    meter: Meter,
     pub(crate) log: Vec<LogLine>,
     log_bytes: u64,
     pub(crate) log_dropped_bytes: u64,
     pub(crate) endpoints: Vec<Endpoint>,
     pub(crate) channels: Arc<Mutex<Channels>>,
-    /// Voluntary yields, shared with the scheduler (which tells a yield from a stuck guest).
-    pub(crate) yields: Arc<AtomicU64>,
     pub(crate) messages_sent: u64,
 }
 
+/// Where a guest's host state connects to its session.
+pub(crate) struct HostLinks {
+    /// The guest's index in the session.
+    pub(crate) guest: usize,
+    /// Its channel ends.
+    pub(crate) endpoints: Vec<Endpoint>,
+    /// The session's channels.
+    pub(crate) channels: Arc<Mutex<Channels>>,
+    /// The session's queue of submissions.
+    pub(crate) submitted: Arc<Mutex<Vec<Submitted>>>,
+    /// The guest's shared state.
+    pub(crate) shared: Arc<Mutex<Shared>>,
+}
+
+/// What `await_next` finds.
+enum Next {
+    /// Deliver this job.
+    Job(i32),
+    /// No submitted job awaits delivery.
+    None,
+    /// The lowest undelivered job has no result yet (External mode): block.
+    Pending,
+}
+
 impl Host {
-    pub(crate) fn new(
-        seed: u64,
-        limits: Limits,
-        endpoints: Vec<Endpoint>,
-        channels: Arc<Mutex<Channels>>,
-    ) -> Host {
+    pub(crate) fn new(seed: u64, limits: Limits, mode: JobMode, links: HostLinks) -> Host {
         Host {
             seed,
             limits,
-            next_job: 0,
-            jobs: BTreeMap::new(),
-            records: Vec::new(),
+            mode,
+            guest: links.guest,
+            submitted: links.submitted,
+            shared: links.shared,
+            meter: Meter::new(&limits),
             log: Vec::new(),
             log_bytes: 0,
             log_dropped_bytes: 0,
-            endpoints,
-            channels,
-            yields: Arc::new(AtomicU64::new(0)),
+            endpoints: links.endpoints,
+            channels: links.channels,
             messages_sent: 0,
         }
     }
 
-    fn submit(&mut self, domain: Domain, request: &[u8]) -> i32 {
-        if self.jobs.len() >= self.limits.jobs_in_flight_max as usize
-            || u64::from(self.next_job) >= self.limits.jobs_total_max
-            || self.next_job >= i32::MAX as u32
-        {
-            return E_BUSY;
-        }
-        let id = self.next_job;
-        self.next_job += 1;
-        let seed = jobs::job_seed(self.seed, id);
-        let JobOutcome { ok, error, result } = match domain {
-            Domain::Q => jobs::run_q(request, seed, &self.limits),
-            Domain::Phi => jobs::run_phi(request, seed, &self.limits),
+    fn submit(&mut self, domain: Domain, request: Vec<u8>) -> i32 {
+        let id = {
+            let mut shared = lock(&self.shared);
+            let t = &mut shared.jobs;
+            if t.slots.len() >= self.limits.jobs_in_flight_max as usize
+                || u64::from(t.next) >= self.limits.jobs_total_max
+                || t.next >= i32::MAX as u32
+            {
+                return E_BUSY;
+            }
+            let id = t.next;
+            t.next += 1;
+            id
         };
-        self.records.push(JobRecord {
-            id,
-            domain,
-            ok,
-            error,
-            result_bytes: result.len(),
-        });
-        self.jobs.insert(
+        let seed = jobs::job_seed(self.seed, id);
+        let (record, result) = match self.mode {
+            JobMode::Inline => {
+                let outcome = match domain {
+                    Domain::Q => jobs::run_q(&request, seed, &self.limits),
+                    Domain::Phi => jobs::run_phi(&request, seed, &self.limits),
+                };
+                (JobRecord::of(id, domain, &outcome), Some(outcome.result))
+            }
+            JobMode::External => {
+                let record = JobRecord {
+                    id,
+                    domain,
+                    ok: false,
+                    error: Some(PENDING_AT_END.into()),
+                    result_bytes: 0,
+                };
+                lock(&self.submitted).push(Submitted {
+                    guest: self.guest,
+                    job: id,
+                    domain,
+                    request,
+                    seed,
+                });
+                (record, None)
+            }
+        };
+        let mut shared = lock(&self.shared);
+        let t = &mut shared.jobs;
+        if result.is_none() {
+            t.pending.insert(id);
+        }
+        t.records.push(record);
+        t.slots.insert(
             id,
             JobSlot {
                 delivered: false,
@@ -161,20 +366,39 @@ impl Host {
         id as i32
     }
 
-    fn await_next(&mut self) -> i32 {
-        match self.jobs.iter_mut().find(|(_, j)| !j.delivered) {
-            Some((id, j)) => {
+    fn await_next(&mut self) -> Next {
+        let mut shared = lock(&self.shared);
+        match shared.jobs.slots.iter_mut().find(|(_, j)| !j.delivered) {
+            Some((id, j)) if j.result.is_some() => {
                 j.delivered = true;
-                *id as i32
+                Next::Job(*id as i32)
             }
-            None => E_NONE,
+            Some(_) => Next::Pending,
+            None => Next::None,
         }
     }
 
-    fn delivered(&self, f: &'static str, job: i32) -> Result<&JobSlot, AbiMisuse> {
-        let slot = u32::try_from(job).ok().and_then(|id| self.jobs.get(&id));
+    /// A delivered job's result (a copy of at most `max` bytes of it), and its full length.
+    fn delivered(
+        &self,
+        f: &'static str,
+        job: i32,
+        max: usize,
+    ) -> Result<(Vec<u8>, usize), AbiMisuse> {
+        let shared = lock(&self.shared);
+        let slot = u32::try_from(job)
+            .ok()
+            .and_then(|id| shared.jobs.slots.get(&id));
         match slot {
-            Some(j) if j.delivered => Ok(j),
+            Some(JobSlot {
+                delivered: true,
+                result: Some(r),
+            }) => Ok((
+                r.get(..max.min(r.len()))
+                    .map(<[u8]>::to_vec)
+                    .unwrap_or_default(),
+                r.len(),
+            )),
             Some(_) => Err(misuse(
                 f,
                 format!(
@@ -186,6 +410,11 @@ impl Host {
                 format!("unknown job handle {job} (never submitted, or already released)"),
             )),
         }
+    }
+
+    /// The current poll of the guest (its slices so far, this one included).
+    fn poll(&self) -> u64 {
+        lock(&self.shared).polls
     }
 
     fn log(&mut self, level: &'static str, bytes: &[u8]) {
@@ -317,6 +546,43 @@ impl Future for YieldOnce {
     }
 }
 
+/// After a block: gives the guest a fresh fuel chunk of `min(fuel_per_slice, fuel left)` (wasmtime
+/// refills the chunk only at a fuel yield, so without this the slice after a block would run only
+/// what the blocked slice left of its chunk) and makes this point the fuel model's base.
+fn resume_after_block<T: HasHost>(caller: &mut Caller<'_, T>) {
+    let Ok(fuel) = caller.get_fuel() else {
+        return;
+    };
+    if caller.set_fuel(fuel).is_err() {
+        return;
+    }
+    let host = caller.data_mut().host();
+    let poll = host.poll();
+    let avail = host.limits.fuel_per_slice.min(fuel);
+    host.meter.rebase(fuel, poll, avail);
+}
+
+/// `xdv.yield` and WASI `sched_yield`: ends the slice. The guest resumes in the fuel chunk it
+/// yielded in (as it always has); in External mode the fuel model follows it there.
+async fn voluntary_yield<T: HasHost>(caller: &mut Caller<'_, T>) {
+    let external = caller.data_mut().host().mode == JobMode::External;
+    let fuel = if external {
+        caller.get_fuel().ok()
+    } else {
+        None
+    };
+    let host = caller.data_mut().host();
+    let fps = host.limits.fuel_per_slice;
+    let left = fuel.map(|f| (f, host.meter.left(fps, f, host.poll())));
+    lock(&host.shared).yields += 1;
+    YieldOnce(false).await;
+    if let Some((f, left)) = left {
+        let host = caller.data_mut().host();
+        let poll = host.poll();
+        host.meter.rebase(f, poll, left);
+    }
+}
+
 /// Adds the `xdv` v1 imports to `linker`; also replaces WASI's `sched_yield` by `xdv.yield` and
 /// its `poll_oneoff` (sleeps and waits, which would read a clock) by an `ENOSYS` error.
 pub(crate) fn add_to_linker<T: HasHost>(linker: &mut Linker<T>) -> wasmtime::Result<()> {
@@ -327,7 +593,7 @@ pub(crate) fn add_to_linker<T: HasHost>(linker: &mut Linker<T>) -> wasmtime::Res
         |mut caller: Caller<'_, T>, ptr: i32, len: i32| -> wasmtime::Result<i32> {
             let max = caller.data_mut().host().limits.request_bytes_max;
             let req = read("q_submit", &mut caller, ptr, len, max, "request").map_err(trap)?;
-            Ok(caller.data_mut().host().submit(Domain::Q, &req))
+            Ok(caller.data_mut().host().submit(Domain::Q, req))
         },
     )?;
     linker.func_wrap(
@@ -336,31 +602,66 @@ pub(crate) fn add_to_linker<T: HasHost>(linker: &mut Linker<T>) -> wasmtime::Res
         |mut caller: Caller<'_, T>, ptr: i32, len: i32| -> wasmtime::Result<i32> {
             let max = caller.data_mut().host().limits.request_bytes_max;
             let req = read("phi_submit", &mut caller, ptr, len, max, "program").map_err(trap)?;
-            Ok(caller.data_mut().host().submit(Domain::Phi, &req))
+            Ok(caller.data_mut().host().submit(Domain::Phi, req))
         },
     )?;
-    linker.func_wrap("xdv", "await_next", |mut caller: Caller<'_, T>| -> i32 {
-        caller.data_mut().host().await_next()
+    linker.func_wrap_async("xdv", "await_next", |mut caller: Caller<'_, T>, (): ()| {
+        Box::new(async move {
+            // In External mode the lowest undelivered job may still be running at the driver:
+            // the guest blocks, ending its slice, until the driver completes it.
+            let mut blocked = false;
+            loop {
+                match caller.data_mut().host().await_next() {
+                    Next::Job(id) => {
+                        if blocked {
+                            resume_after_block(&mut caller);
+                        }
+                        return Ok::<i32, wasmtime::Error>(id);
+                    }
+                    Next::None => return Ok(E_NONE),
+                    Next::Pending => {
+                        let fuel = caller.get_fuel().ok();
+                        let host = caller.data_mut().host();
+                        let fps = host.limits.fuel_per_slice;
+                        let poll = host.poll();
+                        let unused = match fuel {
+                            // Fuel metering off (the benchmark's mode): nothing to return.
+                            None => 0,
+                            // Polled again before the result arrived: no WebAssembly ran in
+                            // this slice, which is wholly unused.
+                            Some(f) if blocked => fps.min(f),
+                            Some(f) => host.meter.block(fps, f, poll),
+                        };
+                        {
+                            let mut shared = lock(&host.shared);
+                            shared.blocks += 1;
+                            shared.blocked = Some(unused);
+                        }
+                        blocked = true;
+                        YieldOnce(false).await;
+                    }
+                }
+            }
+        })
     })?;
     linker.func_wrap(
         "xdv",
         "result_len",
         |mut caller: Caller<'_, T>, job: i32| -> wasmtime::Result<i32> {
             let host = caller.data_mut().host();
-            let j = host.delivered("result_len", job).map_err(trap)?;
-            Ok(j.result.len() as i32)
+            let (_, len) = host.delivered("result_len", job, 0).map_err(trap)?;
+            Ok(len as i32)
         },
     )?;
     linker.func_wrap(
         "xdv",
         "result_read",
         |mut caller: Caller<'_, T>, job: i32, ptr: i32, cap: i32| -> wasmtime::Result<i32> {
-            let bytes = {
-                let host = caller.data_mut().host();
-                let j = host.delivered("result_read", job).map_err(trap)?;
-                let n = j.result.len().min(cap as u32 as usize);
-                j.result.get(..n).map(<[u8]>::to_vec).unwrap_or_default()
-            };
+            let (bytes, _) = caller
+                .data_mut()
+                .host()
+                .delivered("result_read", job, cap as u32 as usize)
+                .map_err(trap)?;
             write("result_read", &mut caller, ptr, cap, &bytes).map_err(trap)?;
             Ok(bytes.len() as i32)
         },
@@ -370,9 +671,9 @@ pub(crate) fn add_to_linker<T: HasHost>(linker: &mut Linker<T>) -> wasmtime::Res
         "job_release",
         |mut caller: Caller<'_, T>, job: i32| -> wasmtime::Result<()> {
             let host = caller.data_mut().host();
-            host.delivered("job_release", job).map_err(trap)?;
+            host.delivered("job_release", job, 0).map_err(trap)?;
             if let Ok(id) = u32::try_from(job) {
-                host.jobs.remove(&id);
+                lock(&host.shared).jobs.slots.remove(&id);
             }
             Ok(())
         },
@@ -490,12 +791,7 @@ pub(crate) fn add_to_linker<T: HasHost>(linker: &mut Linker<T>) -> wasmtime::Res
     )?;
     linker.func_wrap_async("xdv", "yield", |mut caller: Caller<'_, T>, (): ()| {
         Box::new(async move {
-            caller
-                .data_mut()
-                .host()
-                .yields
-                .fetch_add(1, Ordering::Relaxed);
-            YieldOnce(false).await;
+            voluntary_yield(&mut caller).await;
         })
     })?;
     linker.allow_shadowing(true);
@@ -504,12 +800,7 @@ pub(crate) fn add_to_linker<T: HasHost>(linker: &mut Linker<T>) -> wasmtime::Res
         "sched_yield",
         |mut caller: Caller<'_, T>, (): ()| {
             Box::new(async move {
-                caller
-                    .data_mut()
-                    .host()
-                    .yields
-                    .fetch_add(1, Ordering::Relaxed);
-                YieldOnce(false).await;
+                voluntary_yield(&mut caller).await;
                 0i32
             })
         },

@@ -139,3 +139,35 @@ pub struct MemoryLimitExceeded {
     /// The limit.
     pub limit_bytes: u64,
 }
+
+/// Why [`crate::Session::complete`] refused a completion; nothing changed.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum CompleteError {
+    /// No such guest in the session.
+    #[error("guest {guest} is not in the session, which has {guests} guest(s) (numbered from 0)")]
+    UnknownGuest {
+        /// The guest named.
+        guest: usize,
+        /// Guests in the session.
+        guests: usize,
+    },
+    /// The guest never submitted that job.
+    #[error("guest {guest} has no job {job}: it submitted {submitted} job(s), numbered from 0")]
+    UnknownJob {
+        /// The guest.
+        guest: usize,
+        /// The job named.
+        job: u32,
+        /// Jobs the guest has submitted.
+        submitted: u32,
+    },
+    /// The job already has its result (it was completed before, or it ran at submission because
+    /// the guest is in [`crate::JobMode::Inline`]).
+    #[error("job {job} of guest {guest} is already complete (a job is completed once; an inline guest's jobs complete at submission)")]
+    AlreadyCompleted {
+        /// The guest.
+        guest: usize,
+        /// The job.
+        job: u32,
+    },
+}

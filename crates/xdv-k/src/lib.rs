@@ -5,12 +5,18 @@
 //!   or `.wat`, vCPUs run in fuel slices and scheduled round-robin.
 //! - [`abi`]: the host side of ABI `xdv` v1 (`docs/abi.md`): Q and Φ job submission, completions,
 //!   results, IPC channels, log, yield.
-//! - [`jobs`]: Q jobs on `xdv-q`, Φ jobs on `xdv-phi`, and their JSON results.
+//! - [`jobs`]: Q jobs on `xdv-q`, Φ jobs on `xdv-phi`, and their JSON results; parsing and running
+//!   split apart for a driver that schedules them itself.
+//!
+//! A guest's jobs run at submission ([`JobMode::Inline`]), or go to the session's driver
+//! ([`JobMode::External`]: [`Session::take_submitted`], [`Session::complete`]), a guest awaiting a
+//! result that has not arrived blocking with [`Slice::Blocked`] and its unused fuel.
 //! - [`limits`]: every limit, with its unit.
 //! - [`error`]: configuration errors and trap kinds.
 //!
 //! The same guest, seed and limits give the same fuel consumption, outputs and job results on
-//! every run, whatever the slice size.
+//! every run, whatever the slice size (and, in External mode, whenever the driver delivers the
+//! results).
 
 pub mod abi;
 pub mod error;
@@ -18,9 +24,10 @@ pub mod jobs;
 pub mod limits;
 pub mod sandbox;
 
-pub use error::{AbiMisuse, KError, TrapInfo, TrapKind};
-pub use jobs::Domain;
+pub use error::{AbiMisuse, CompleteError, KError, TrapInfo, TrapKind};
+pub use jobs::{Domain, JobOutcome};
 pub use limits::{EngineLimits, Limits};
 pub use sandbox::{
-    Channel, Exit, Guest, GuestReport, RunConfig, Sandbox, SentMessage, Session, Slice,
+    Channel, Exit, Guest, GuestReport, JobMode, RunConfig, Sandbox, SentMessage, Session, Slice,
+    Submitted,
 };

@@ -7,15 +7,20 @@
 //! (empty by default). A guest runs
 //! `fuel_per_slice` units, is preempted (an async fuel yield), and resumes exactly where it
 //! stopped; guests of one run are polled round-robin in their order, one slice at a time, by a
-//! poll loop with a no-op waker — no clock, no thread pool.
+//! poll loop with a no-op waker — no clock, no thread pool. A [`JobMode::External`] guest's Q and
+//! Φ jobs go to the session's driver; awaiting one whose result has not arrived ends the slice
+//! ([`Slice::Blocked`]) with the fuel it did not use, and the slice after the driver's
+//! [`Session::complete`] starts with a whole `fuel_per_slice` of fuel.
 
-use crate::abi::{self, Channels, Endpoint, HasHost, Host, JobRecord, LogLine};
-use crate::error::{AbiMisuse, KError, MemoryLimitExceeded, TrapInfo, TrapKind};
+use crate::abi::{
+    self, lock, Channels, Endpoint, HasHost, Host, HostLinks, JobRecord, LogLine, Shared,
+};
+use crate::error::{AbiMisuse, CompleteError, KError, MemoryLimitExceeded, TrapInfo, TrapKind};
+use crate::jobs::{self, Domain, JobOutcome};
 use crate::limits::{EngineLimits, Limits};
 use serde_json::json;
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll, Waker};
 use std::time::Duration;
@@ -134,6 +139,38 @@ impl Guest {
     }
 }
 
+/// Where a guest's Q and Φ jobs run.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum JobMode {
+    /// Each job runs on the embedded simulator when the guest submits it ([`jobs::run_q`],
+    /// [`jobs::run_phi`]); `await_next` never blocks. What `xdv k run` does.
+    #[default]
+    Inline,
+    /// Submissions are handed to the session's driver ([`Session::take_submitted`]), which runs
+    /// them (through the hypervisor's Q and Φ schedulers) and delivers their results with
+    /// [`Session::complete`]; a guest awaiting a job whose result has not arrived blocks, its slice
+    /// ending with [`Slice::Blocked`]. The guest's report is the one [`JobMode::Inline`] gives once
+    /// the driver has completed every job as [`jobs::run_q`] and [`jobs::run_phi`] would.
+    External,
+}
+
+/// A job an [`JobMode::External`] guest submitted, for the driver to run.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Submitted {
+    /// The guest (its index in the session).
+    pub guest: usize,
+    /// The job's id (the guest's handle: 0, 1, … in its submission order).
+    pub job: u32,
+    /// Its domain.
+    pub domain: Domain,
+    /// The request as the guest wrote it: a Q request (JSON, [`jobs::parse_q`]) or a Φ program
+    /// ([`jobs::phi_request_check`]).
+    pub request: Vec<u8>,
+    /// The job's default seed, [`jobs::job_seed`] of the guest's seed and the job id (a Q
+    /// request's own `seed` field overrides it).
+    pub seed: u64,
+}
+
 /// How to run one guest.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct RunConfig {
@@ -145,6 +182,8 @@ pub struct RunConfig {
     pub args: Vec<String>,
     /// What the guest reads on stdin (empty by default).
     pub stdin: Vec<u8>,
+    /// Where its Q and Φ jobs run ([`JobMode::Inline`] by default).
+    pub jobs: JobMode,
 }
 
 impl Default for RunConfig {
@@ -154,6 +193,7 @@ impl Default for RunConfig {
             limits: Limits::default(),
             args: vec!["guest".to_string()],
             stdin: Vec::new(),
+            jobs: JobMode::Inline,
         }
     }
 }
@@ -185,7 +225,9 @@ pub struct GuestReport {
     pub stdout: Vec<u8>,
     /// Captured stderr (at most `stderr_bytes_max` bytes).
     pub stderr: Vec<u8>,
-    /// Its jobs, in submission order.
+    /// Its jobs, in submission order. In [`JobMode::External`], a job whose result had not
+    /// arrived when the guest ended reads `ok: false` with the error [`abi::PENDING_AT_END`] until
+    /// the driver completes it ([`Session::complete`] updates the report).
     pub jobs: Vec<JobRecord>,
     /// Its log lines.
     pub log: Vec<LogLine>,
@@ -255,15 +297,17 @@ struct GuestStore {
     store: Store<VhmState>,
     stdout: MemoryOutputPipe,
     stderr: MemoryOutputPipe,
-    yields: Arc<AtomicU64>,
 }
 
 struct Running {
     fut: Option<GuestFuture>,
     polls: u64,
-    /// Polls a running guest may take: one per fuel slice, plus its voluntary yields.
+    /// Polls a running guest may take: one per fuel slice, plus its voluntary yields and the
+    /// slices in which it was blocked.
     polls_fuel_max: u64,
-    yields: Arc<AtomicU64>,
+    /// Its jobs and counters, shared with its host functions.
+    shared: Arc<Mutex<Shared>>,
+    limits: Limits,
     stdout: MemoryOutputPipe,
     stderr: MemoryOutputPipe,
     report: Option<GuestReport>,
@@ -274,6 +318,7 @@ pub struct Session {
     running: Vec<Running>,
     channels: Arc<Mutex<Channels>>,
     ends: Vec<[usize; 2]>,
+    submitted: Arc<Mutex<Vec<Submitted>>>,
 }
 
 /// A message one guest queued for another, as [`Session::take_sent`] reports it.
@@ -296,6 +341,19 @@ pub enum Slice {
     Preempted,
     /// It ended in this slice (or had ended before): its report is ready.
     Ended,
+    /// ([`JobMode::External`] only.) It called `await_next` and the job due (the lowest-id one
+    /// not yet delivered) has no result yet: the slice ended there. Polled again before
+    /// [`Session::complete`] delivers that job, it blocks again at once, running nothing.
+    Blocked {
+        /// The fuel of this slice the guest did not use: `fuel_per_slice` (at most the fuel it
+        /// has left) less what it ran since the slice began — the whole slice when it was
+        /// already blocked. Fuel a preempted slice ran past its `fuel_per_slice` (a fuel check
+        /// lands a few units late) is taken off the next fuel returned, so that the fuel charged,
+        /// `fuel_per_slice` per slice less `fuel_unused` of blocked slices, equals the fuel the
+        /// guest consumed (voluntary yields aside: their slices' rest is not returned). 0 without
+        /// fuel metering.
+        fuel_unused: u64,
+    },
 }
 
 impl Session {
@@ -315,7 +373,7 @@ impl Session {
     }
 
     /// Runs guest `i` for one slice: until its slice's fuel (`fuel_per_slice`) runs out, it
-    /// yields, or it ends.
+    /// yields, it blocks waiting for a job ([`JobMode::External`]), or it ends.
     pub fn slice(&mut self, i: usize) -> Slice {
         let Some(r) = self.running.get_mut(i) else {
             return Slice::Ended;
@@ -325,30 +383,92 @@ impl Session {
         };
         let mut cx = Context::from_waker(Waker::noop());
         r.polls += 1;
+        {
+            let mut shared = lock(&r.shared);
+            shared.polls = r.polls;
+            shared.blocked = None;
+        }
         match fut.as_mut().poll(&mut cx) {
             Poll::Ready((store, result)) => {
                 r.fut = None;
                 r.report = Some(finish(store, result, r.polls, &r.stdout, &r.stderr));
                 Slice::Ended
             }
-            Poll::Pending
-                if r.polls
-                    > r.polls_fuel_max
-                        .saturating_add(r.yields.load(Ordering::Relaxed)) =>
-            {
-                r.fut = None;
-                let mut rep = GuestReport::not_run(
-                    TrapKind::Blocked,
-                    format!("the guest was preempted {} times without ending: more slices than its fuel allows (a host call that never completes)", r.polls),
-                );
-                rep.slices = r.polls;
-                rep.stdout = r.stdout.contents().to_vec();
-                rep.stderr = r.stderr.contents().to_vec();
-                r.report = Some(rep);
-                Slice::Ended
+            Poll::Pending => {
+                let (blocked, allowed) = {
+                    let shared = lock(&r.shared);
+                    (
+                        shared.blocked,
+                        r.polls_fuel_max
+                            .saturating_add(shared.yields)
+                            .saturating_add(shared.blocks),
+                    )
+                };
+                if let Some(fuel_unused) = blocked {
+                    return Slice::Blocked { fuel_unused };
+                }
+                if r.polls > allowed {
+                    r.fut = None;
+                    let mut rep = GuestReport::not_run(
+                        TrapKind::Blocked,
+                        format!("the guest was preempted {} times without ending: more slices than its fuel allows (a host call that never completes)", r.polls),
+                    );
+                    rep.slices = r.polls;
+                    rep.stdout = r.stdout.contents().to_vec();
+                    rep.stderr = r.stderr.contents().to_vec();
+                    r.report = Some(rep);
+                    return Slice::Ended;
+                }
+                Slice::Preempted
             }
-            Poll::Pending => Slice::Preempted,
         }
+    }
+
+    /// Every job submitted by the session's [`JobMode::External`] guests since the last call, in
+    /// the order they were submitted (across guests, as the slices ran). The driver runs each one
+    /// and delivers its result with [`Session::complete`].
+    pub fn take_submitted(&mut self) -> Vec<Submitted> {
+        std::mem::take(&mut *lock(&self.submitted))
+    }
+
+    /// Delivers the result of job `job` of guest `guest` (a [`JobMode::External`] guest): the
+    /// guest's `await_next` returns it in job-id order, unblocking the guest if it was waiting
+    /// for it. The outcome is what [`jobs::run_q`] / [`jobs::run_phi`] (or
+    /// [`jobs::run_parsed_q`] on a device) returns; a result longer than the guest's
+    /// `result_bytes_max` is replaced by a `result_too_large` error result, as at submission.
+    /// A guest that has ended has its report's record of the job updated. An unknown guest or
+    /// job, or a job that already has its result, is refused and changes nothing.
+    pub fn complete(
+        &mut self,
+        guest: usize,
+        job: u32,
+        outcome: JobOutcome,
+    ) -> Result<(), CompleteError> {
+        let guests = self.running.len();
+        let r = self
+            .running
+            .get_mut(guest)
+            .ok_or(CompleteError::UnknownGuest { guest, guests })?;
+        let ended = r.fut.is_none();
+        let record = lock(&r.shared)
+            .jobs
+            .complete(guest, job, outcome, &r.limits, !ended)?;
+        if let Some(slot) = r
+            .report
+            .as_mut()
+            .and_then(|rep| rep.jobs.get_mut(job as usize))
+        {
+            *slot = record;
+        }
+        Ok(())
+    }
+
+    /// Jobs guest `i` submitted whose results the driver has not delivered yet (0 for an
+    /// unknown guest, and always 0 in [`JobMode::Inline`]).
+    pub fn jobs_pending(&self, i: usize) -> usize {
+        self.running
+            .get(i)
+            .map_or(0, |r| lock(&r.shared).jobs.pending())
     }
 
     /// The messages queued since the last call, in the order they were sent (so that a driver
@@ -460,7 +580,8 @@ impl Sandbox {
 
     /// Runs several guests at once, connected by `channels`: round-robin in their order, one slice
     /// each in turn, until all have ended. A guest's trap ends that guest alone. The reports come
-    /// in the guests' order.
+    /// in the guests' order. [`JobMode::External`] guests get their jobs run after the round in
+    /// which they were submitted (the reports are those of [`JobMode::Inline`]).
     pub fn run_many(
         &self,
         guests: &[(&Guest, RunConfig)],
@@ -477,6 +598,19 @@ impl Sandbox {
             }
             // Nobody records the messages of a plain run: keep the log from growing.
             drop(session.take_sent());
+            // External guests' jobs: this loop is their driver, running each after the round in
+            // which it was submitted.
+            for sub in session.take_submitted() {
+                let limits = session.running.get(sub.guest).map(|r| r.limits);
+                if let Some(limits) = limits {
+                    let outcome = match sub.domain {
+                        Domain::Q => jobs::run_q(&sub.request, sub.seed, &limits),
+                        Domain::Phi => jobs::run_phi(&sub.request, sub.seed, &limits),
+                    };
+                    // A refusal cannot happen for a fresh submission; nothing to undo if it did.
+                    let _ = session.complete(sub.guest, sub.job, outcome);
+                }
+            }
             if !live {
                 break;
             }
@@ -518,15 +652,27 @@ impl Sandbox {
             }
         }
         let table = Arc::new(Mutex::new(Channels::new(channels.len())));
+        let submitted = Arc::new(Mutex::new(Vec::new()));
         let running: Vec<Running> = guests
             .iter()
             .zip(endpoints)
-            .map(|((guest, cfg), eps)| self.start(guest, cfg, eps, table.clone()))
+            .enumerate()
+            .map(|(i, ((guest, cfg), endpoints))| {
+                let links = HostLinks {
+                    guest: i,
+                    endpoints,
+                    channels: table.clone(),
+                    submitted: submitted.clone(),
+                    shared: Arc::new(Mutex::new(Shared::default())),
+                };
+                self.start(guest, cfg, links)
+            })
             .collect();
         Ok(Session {
             running,
             channels: table,
             ends: channels.iter().map(|c| [c.a, c.b]).collect(),
+            submitted,
         })
     }
 
@@ -534,9 +680,14 @@ impl Sandbox {
     /// pool, without running it: what starting a guest costs, for the benchmark.
     pub fn instantiate_only(&self, guest: &Guest, cfg: &RunConfig) -> Result<(), TrapInfo> {
         let pre = guest.pre.as_ref().map_err(Clone::clone)?;
-        let mut store = self
-            .store(cfg, Vec::new(), Arc::new(Mutex::new(Channels::new(0))))?
-            .store;
+        let links = HostLinks {
+            guest: 0,
+            endpoints: Vec::new(),
+            channels: Arc::new(Mutex::new(Channels::new(0))),
+            submitted: Arc::new(Mutex::new(Vec::new())),
+            shared: Arc::new(Mutex::new(Shared::default())),
+        };
+        let mut store = self.store(cfg, links)?.store;
         let mut cx = Context::from_waker(Waker::noop());
         let mut fut = std::pin::pin!(pre.instantiate_async(&mut store));
         loop {
@@ -572,19 +723,13 @@ impl Sandbox {
         Ok(())
     }
 
-    /// A guest's store, with its captured output and its yield counter.
-    fn store(
-        &self,
-        cfg: &RunConfig,
-        endpoints: Vec<Endpoint>,
-        channels: Arc<Mutex<Channels>>,
-    ) -> Result<GuestStore, TrapInfo> {
+    /// A guest's store, with its captured output.
+    fn store(&self, cfg: &RunConfig, links: HostLinks) -> Result<GuestStore, TrapInfo> {
         let l = cfg.limits;
         let cap = |n: u64| usize::try_from(n).unwrap_or(usize::MAX);
         let stdout = MemoryOutputPipe::new(cap(l.stdout_bytes_max));
         let stderr = MemoryOutputPipe::new(cap(l.stderr_bytes_max));
-        let host = Host::new(cfg.seed, l, endpoints, channels);
-        let yields = host.yields.clone();
+        let host = Host::new(cfg.seed, l, cfg.jobs, links);
         let wasi = WasiCtxBuilder::new()
             .stdin(MemoryInputPipe::new(cfg.stdin.clone()))
             .stdout(stdout.clone())
@@ -621,26 +766,22 @@ impl Sandbox {
             store,
             stdout,
             stderr,
-            yields,
         })
     }
 
-    fn start(
-        &self,
-        guest: &Guest,
-        cfg: &RunConfig,
-        endpoints: Vec<Endpoint>,
-        channels: Arc<Mutex<Channels>>,
-    ) -> Running {
+    fn start(&self, guest: &Guest, cfg: &RunConfig, links: HostLinks) -> Running {
         let l = cfg.limits;
         // A guest that runs is preempted at most once per fuel slice, plus once per voluntary
-        // yield; more polls than that mean a host call that never completes.
+        // yield (and a blocked guest once per slice it is blocked in); more polls than that mean a
+        // host call that never completes.
         let polls_fuel_max = (l.fuel_max / l.fuel_per_slice).saturating_add(2);
+        let shared = links.shared.clone();
         let failed = |t: &TrapInfo| Running {
             fut: None,
             polls: 0,
             polls_fuel_max,
-            yields: Arc::new(AtomicU64::new(0)),
+            shared: shared.clone(),
+            limits: l,
             stdout: MemoryOutputPipe::new(0),
             stderr: MemoryOutputPipe::new(0),
             report: Some(GuestReport::not_run(t.kind, t.message.clone())),
@@ -653,8 +794,7 @@ impl Sandbox {
             mut store,
             stdout,
             stderr,
-            yields,
-        } = match self.store(cfg, endpoints, channels) {
+        } = match self.store(cfg, links) {
             Ok(s) => s,
             Err(t) => return failed(&t),
         };
@@ -662,7 +802,8 @@ impl Sandbox {
             fut: None,
             polls: 0,
             polls_fuel_max,
-            yields,
+            shared,
+            limits: l,
             stdout,
             stderr,
             report: None,
@@ -711,15 +852,19 @@ fn finish(
         },
     };
     let host = &mut store.data_mut().host;
+    let (yields, jobs) = {
+        let shared = lock(&host.shared);
+        (shared.yields, shared.jobs.records.clone())
+    };
     GuestReport {
         exit,
         trap,
         fuel_consumed,
         slices: polls,
-        yields: host.yields.load(Ordering::Relaxed),
+        yields,
         stdout: stdout.contents().to_vec(),
         stderr: stderr.contents().to_vec(),
-        jobs: std::mem::take(&mut host.records),
+        jobs,
         log: std::mem::take(&mut host.log),
         log_dropped_bytes: host.log_dropped_bytes,
         messages_sent: host.messages_sent,

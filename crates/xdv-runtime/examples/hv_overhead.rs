@@ -45,6 +45,7 @@ fn main() {
         },
         args: vec!["chemistry".into()],
         stdin: Vec::new(),
+        jobs: xdv_k::JobMode::Inline,
     };
     let (mut hv, mut direct, mut compile) = (Vec::new(), Vec::new(), Vec::new());
     let mut check = None;

@@ -1,6 +1,7 @@
-//! Reading every file a manifest names — guests, circuits, programs, the machine description and
-//! the device descriptions the machine names — relative to the manifest's directory, with a size
-//! limit. The run loop itself takes the bytes and reads nothing.
+//! Reading every file a manifest names — guests, circuits, programs, capability tokens,
+//! revocation lists, the machine description and the device descriptions the machine names —
+//! relative to the manifest's directory, with a size limit. The run loop itself takes the bytes
+//! and reads nothing.
 
 use crate::manifest::{Manifest, StepDecl};
 use std::collections::BTreeMap;
@@ -83,6 +84,20 @@ pub fn load(m: &Manifest, base: &Path) -> Result<BTreeMap<String, Vec<u8>>, File
             if !files.contains_key(&p.value) {
                 let b = read(base, &p.value, &p.key)?;
                 files.insert(p.value.clone(), b);
+            }
+        }
+        if let Some(t) = &v.token {
+            if !files.contains_key(&t.value) {
+                let b = read(base, &t.value, &t.key)?;
+                files.insert(t.value.clone(), b);
+            }
+        }
+    }
+    for r in &m.revokes {
+        if let crate::manifest::RevokeSource::List(l) = &r.source {
+            if !files.contains_key(&l.value) {
+                let b = read(base, &l.value, &l.key)?;
+                files.insert(l.value.clone(), b);
             }
         }
     }

@@ -3,6 +3,8 @@
 //! with a durable trace that a crashed run resumes from.
 //!
 //! - [`files`]: reading the files a manifest names (the run loop reads none itself);
+//! - [`gate`]: the Secure Domain Boundary Manager at the edge — capability tokens checked at
+//!   every boundary a VHM crosses;
 //! - [`manifest`]: the VHM manifest (TOML), parsed and validated with `file:line:column` errors;
 //! - [`provider`]: the Domain Abstraction Layer — the provider trait, typed capability queries and
 //!   the embedded Q and Φ providers;
@@ -11,6 +13,7 @@
 //! - [`store`]: the durable state directory (redb).
 
 pub mod files;
+pub mod gate;
 pub mod manifest;
 pub mod provider;
 pub mod run;

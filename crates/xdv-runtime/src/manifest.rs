@@ -20,6 +20,8 @@ pub const CHANNELS_MAX: usize = 1024;
 pub const MANIFEST_BYTES_MAX: usize = 1 << 20;
 /// Most messages a channel may buffer for its receiver.
 pub const CHANNEL_MESSAGES_MAX: u32 = 65_536;
+/// Most scheduled token revocations one manifest may declare.
+pub const REVOKES_MAX: usize = 1024;
 
 /// A manifest that could not be read: where, what, and how to fix it.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
@@ -54,6 +56,30 @@ pub struct Manifest {
     pub vhms: Vec<VhmDecl>,
     /// IPC channels, in declaration order.
     pub channels: Vec<ChannelDecl>,
+    /// Token revocations the operator schedules, in declaration order.
+    pub revokes: Vec<RevokeDecl>,
+}
+
+/// A token revocation scheduled by the operator: from logical tick `at_tick` on, every token
+/// containing the block is refused (recorded in the trace as `RevokeToken`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RevokeDecl {
+    /// The revocation ids (as `xdv token inspect` prints them), given inline or read from a
+    /// revocation list file.
+    pub source: RevokeSource,
+    /// The tick from which the revocation applies (0: before any VHM is created).
+    pub at_tick: u64,
+    /// The key path (`revoke[0]`).
+    pub key: String,
+}
+
+/// Where a scheduled revocation's ids come from.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum RevokeSource {
+    /// One revocation id, written in the manifest.
+    Id(String),
+    /// A revocation list file (one id per line, as `xdv token revoke` writes it).
+    List(Located<String>),
 }
 
 /// A value with the place it was written, for errors found after parsing (a missing file).
@@ -94,6 +120,8 @@ pub struct VhmDecl {
     pub children: Vec<VhmDecl>,
     /// A pipeline of steps, for a VHM without a guest.
     pub steps: Vec<StepDecl>,
+    /// A capability token file presented for this VHM (checked when the run enforces tokens).
+    pub token: Option<Located<String>>,
 }
 
 /// V_K of a declared VHM.
@@ -201,6 +229,16 @@ struct RawManifest {
     vhm: Vec<Spanned<RawVhm>>,
     #[serde(default)]
     channel: Vec<Spanned<RawChannel>>,
+    #[serde(default)]
+    revoke: Vec<Spanned<RawRevoke>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawRevoke {
+    id: Option<Spanned<String>>,
+    list: Option<Spanned<String>>,
+    at_tick: Option<u64>,
 }
 
 #[derive(Deserialize)]
@@ -216,6 +254,7 @@ struct RawVhm {
     vhm: Vec<Spanned<RawVhm>>,
     #[serde(default)]
     step: Vec<Spanned<RawStep>>,
+    token: Option<Spanned<String>>,
 }
 
 #[derive(Deserialize)]
@@ -470,6 +509,51 @@ impl Manifest {
                 key,
             });
         }
+        if raw.revoke.len() > REVOKES_MAX {
+            return Err(cx.err(
+                0..0,
+                "revoke",
+                format!("{} revocations; at most {REVOKES_MAX}", raw.revoke.len()),
+                "put the ids in a revocation list file and name it with `list`",
+            ));
+        }
+        let mut revokes = Vec::with_capacity(raw.revoke.len());
+        for (i, r) in raw.revoke.into_iter().enumerate() {
+            let key = format!("revoke[{i}]");
+            let span = r.span();
+            let r = r.into_inner();
+            let source = match (r.id, r.list) {
+                (Some(id), None) => {
+                    let text = id.get_ref().trim();
+                    if text.is_empty()
+                        || text.len() > 1024
+                        || !text.bytes().all(|b| b.is_ascii_hexdigit())
+                    {
+                        return Err(cx.err(
+                            id.span(),
+                            &format!("{key}.id"),
+                            "a revocation id is the hexadecimal text `xdv token inspect` prints",
+                            "copy the block's revocation id, or name a list file with `list`",
+                        ));
+                    }
+                    RevokeSource::Id(text.to_ascii_lowercase())
+                }
+                (None, Some(list)) => RevokeSource::List(cx.located(list, format!("{key}.list"))),
+                _ => {
+                    return Err(cx.err(
+                        span,
+                        &key,
+                        "a revocation names exactly one of `id` and `list`",
+                        "write id = \"<revocation id>\" or list = \"revoked.txt\"",
+                    ))
+                }
+            };
+            revokes.push(RevokeDecl {
+                source,
+                at_tick: r.at_tick.unwrap_or(0),
+                key,
+            });
+        }
         Ok(Manifest {
             name: raw.name.into_inner(),
             seed: raw.seed.map_or(0, |s| *s.get_ref()),
@@ -477,6 +561,7 @@ impl Manifest {
             max_ticks,
             vhms,
             channels,
+            revokes,
         })
     }
 
@@ -844,7 +929,9 @@ fn vhm(
         }
         children.push(d);
     }
+    let token = raw.token.map(|t| cx.located(t, format!("{key}.token")));
     Ok(VhmDecl {
+        token,
         at: xdv_core::machine::line_col(cx.text, raw.name.span().start),
         name,
         path,

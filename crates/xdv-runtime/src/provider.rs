@@ -178,6 +178,9 @@ pub struct QJob {
     pub observables: Vec<String>,
     /// Logical qubits the VHM holds (the circuit must fit).
     pub qubits: u32,
+    /// The VHM's own physical qubits in the provider's numbering, ascending (logical qubit i is
+    /// the i-th): the partition a device model is restricted to and the circuit routed on.
+    pub physical: Vec<u32>,
     /// Seed of every random choice.
     pub seed: u64,
 }
@@ -265,6 +268,22 @@ impl ProviderError {
     }
 }
 
+/// What a provider predicts of a job before it is submitted: the declared costs the core
+/// schedules and budgets on.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct Prediction {
+    /// Q: the predicted error probability of the job (from the device model; 0 when ideal).
+    pub error: f64,
+}
+
+impl Prediction {
+    /// The predicted error in parts per million, rounded up (what `JobCost::error_ppm` declares).
+    pub fn error_ppm(&self) -> u64 {
+        let ppm = (self.error.clamp(0.0, 1.0) * 1e6).ceil();
+        ppm as u64
+    }
+}
+
 /// A provider behind the DAL.
 pub trait Provider: Send + Sync {
     /// Its name, as the machine description gives it.
@@ -273,6 +292,12 @@ pub trait Provider: Send + Sync {
     fn domain(&self) -> Domain;
     /// What it can say about a capability.
     fn query(&self, q: Query) -> Answer;
+    /// Predicts a job's costs before submission (the decoherence budget is charged with the
+    /// predicted error). A job the provider could never run is refused here with the error
+    /// `execute` would give. The default predicts nothing.
+    fn predict(&self, _job: &JobRequest) -> Result<Prediction, ProviderError> {
+        Ok(Prediction::default())
+    }
     /// Runs one dispatched job to completion; the result is a JSON document.
     fn execute(&self, job: &JobRequest) -> Result<Value, ProviderError>;
 }
@@ -341,7 +366,12 @@ impl Provider for EmbeddedQ {
                 None => Answer::Value(Capability::AllGates),
             },
             // The ideal simulator has no error model or durations to report.
-            Query::GateErrors | Query::GateDurations => Answer::Unsupported,
+            Query::GateErrors | Query::GateDurations => match d {
+                Some(d) if !d.is_noiseless() => {
+                    Answer::Value(Capability::PerGate(per_gate(d, q == Query::GateErrors)))
+                }
+                _ => Answer::Unsupported,
+            },
             Query::Coherence => match d {
                 Some(d) if !d.is_noiseless() => {
                     Answer::Value(Capability::CoherenceNs(per_qubit(&|i| {
@@ -360,6 +390,19 @@ impl Provider for EmbeddedQ {
         }
     }
 
+    fn predict(&self, job: &JobRequest) -> Result<Prediction, ProviderError> {
+        let JobRequest::Q(job) = job else {
+            return Err(ProviderError::WrongDomain {
+                provider: self.name.clone(),
+                domain: Domain::Q,
+            });
+        };
+        let (placed, _) = place_q(job, self.device.as_ref())?;
+        Ok(Prediction {
+            error: placed.predicted_error,
+        })
+    }
+
     fn execute(&self, job: &JobRequest) -> Result<Value, ProviderError> {
         let JobRequest::Q(job) = job else {
             return Err(ProviderError::WrongDomain {
@@ -371,12 +414,85 @@ impl Provider for EmbeddedQ {
     }
 }
 
-/// Runs a Q job on the ideal simulator or a device model; the result is
-/// `{"counts", "shots", "qubits", "seed", "method", "predicted_error", "expectations"?}`.
-pub fn run_q(job: &QJob, device: Option<&xdv_q::device::Device>) -> Result<Value, ProviderError> {
-    use xdv_q::engine::Fast;
-    use xdv_q::exec::{self, RunOptions};
-    use xdv_q::pauli::Observable;
+/// The observable on `n ≥ its` qubits: identity on the qubits above its labels.
+fn widened(mut obs: xdv_q::pauli::Observable, n: u32) -> xdv_q::pauli::Observable {
+    obs.qubits = obs.qubits.max(n);
+    obs
+}
+
+/// A circuit made ready for a tenant's partition: on the ideal simulator, the circuit as it is;
+/// on a device, routed onto the partition's coupling map and translated to its native gates,
+/// with the device restricted to the partition.
+pub struct PlacedCircuit {
+    /// The circuit to simulate (on the partition's qubits `0..k`, k the partition's size, when
+    /// routed).
+    pub circuit: xdv_q::Circuit,
+    /// The partition's device (restricted), or `None` on the ideal simulator.
+    pub device: Option<xdv_q::device::Device>,
+    /// The routing's figures, on a device.
+    pub routing: Option<Value>,
+    /// The predicted error of the placed circuit (0 when ideal).
+    pub predicted_error: f64,
+}
+
+/// Places `c` (from `origin`) on the partition `physical` of `device` (provider numbering):
+/// restricts the device to it, routes and translates the circuit; `restore_layout` brings every
+/// logical qubit back to its partition qubit at the end (for expectation values on the final
+/// state).
+pub fn place_circuit(
+    c: xdv_q::Circuit,
+    origin: &str,
+    physical: &[u32],
+    device: Option<&xdv_q::device::Device>,
+    restore_layout: bool,
+) -> Result<PlacedCircuit, ProviderError> {
+    let Some(d) = device else {
+        return Ok(PlacedCircuit {
+            circuit: c,
+            device: None,
+            routing: None,
+            predicted_error: 0.0,
+        });
+    };
+    let sub = d.restrict(physical).map_err(|e| {
+        ProviderError::Fit(format!(
+            "{origin}: the partition {physical:?} does not fit the device: {e}"
+        ))
+    })?;
+    let routed =
+        xdv_q::route::route(&c, &sub, &xdv_q::RouteOptions { restore_layout }).map_err(|e| {
+            ProviderError::Input(format!(
+                "{origin}: cannot run on the partition {physical:?} of device {:?}: {e}",
+                d.name()
+            ))
+        })?;
+    let to_physical = |l: &[u32]| -> Vec<u32> {
+        l.iter()
+            .map(|&q| physical.get(q as usize).copied().unwrap_or(u32::MAX))
+            .collect()
+    };
+    let routing = json!({
+        "device": d.name(),
+        "partition": physical,
+        "swaps": routed.swaps,
+        "translated_gates": routed.translated_gates,
+        "final_layout": to_physical(&routed.final_layout),
+    });
+    let predicted_error = xdv_q::noise::predicted_error(&routed.circuit, &sub);
+    Ok(PlacedCircuit {
+        circuit: routed.circuit,
+        device: Some(sub),
+        routing: Some(routing),
+        predicted_error,
+    })
+}
+
+/// Parses and checks a pipeline Q job and places it (see [`place_circuit`]); returns the placed
+/// circuit and the original circuit's qubit count.
+fn place_q(
+    job: &QJob,
+    device: Option<&xdv_q::device::Device>,
+) -> Result<(PlacedCircuit, u32), ProviderError> {
     let no_include = |name: &str| -> Result<String, String> {
         Err(format!(
             "include {name:?}: a pipeline circuit may include only the standard headers; inline the file"
@@ -400,18 +516,87 @@ pub fn run_q(job: &QJob, device: Option<&xdv_q::device::Device>) -> Result<Value
             job.origin, c.num_qubits
         )));
     }
+    if c.num_clbits == 0 && job.observables.is_empty() {
+        return Err(ProviderError::Input(format!(
+            "{}: the circuit measures nothing and the step lists no observables; add measurements or `observables`",
+            job.origin
+        )));
+    }
+    if !job.observables.is_empty() && device.is_some_and(|d| !d.is_noiseless()) {
+        return Err(ProviderError::Input(format!(
+            "{}: `observables` are exact values on the final state, which a noisy device does not have; measure the circuit and estimate from its counts, or run it on an ideal provider",
+            job.origin
+        )));
+    }
+    let n = c.num_qubits;
+    let placed = place_circuit(
+        c,
+        &job.origin,
+        &job.physical,
+        device,
+        !job.observables.is_empty(),
+    )?;
+    Ok((placed, n))
+}
+
+/// A device's figure (error probability, or duration in ns) of each of its native gates (every
+/// gate of the table when it declares none), on qubit 0 or on its first coupled pair; per-qubit
+/// and per-pair overrides are in the device file.
+fn per_gate(d: &xdv_q::device::Device, errors: bool) -> BTreeMap<String, f64> {
+    let pair = d.coupling().next().unwrap_or((0, 1));
+    let names: Vec<String> = match d.native_gates() {
+        Some(set) => set.iter().cloned().collect(),
+        None => xdv_q::gates::table()
+            .iter()
+            .map(|g| g.name.to_string())
+            .collect(),
+    };
+    let mut m = BTreeMap::new();
+    for name in names {
+        let Some(def) = xdv_q::gates::lookup(&name) else {
+            continue;
+        };
+        let qubits: Vec<u32> = match def.qubits {
+            1 => vec![0],
+            2 => vec![pair.0, pair.1],
+            _ => continue,
+        };
+        let Some(g) = xdv_q::Gate::table(&name, &vec![0.0; def.params], &qubits) else {
+            continue;
+        };
+        let x = if errors {
+            d.gate_error(&g)
+        } else {
+            d.gate_duration_ns(&g)
+        };
+        m.insert(name, x);
+    }
+    m
+}
+
+/// Runs a Q job on the ideal simulator or a device model; the result is
+/// `{"counts", "shots", "qubits", "seed", "method", "predicted_error", "expectations"?}`.
+pub fn run_q(job: &QJob, device: Option<&xdv_q::device::Device>) -> Result<Value, ProviderError> {
+    use xdv_q::engine::Fast;
+    use xdv_q::exec::{self, RunOptions};
+    use xdv_q::pauli::Observable;
+    let (placed, qubits) = place_q(job, device)?;
+    let c = &placed.circuit;
     // One thread per job: the runtime runs jobs of different tenants in parallel.
     let engine = Fast::new(1);
-    let mut doc = json!({"qubits": c.num_qubits, "shots": job.shots, "seed": job.seed});
+    let mut doc = json!({"qubits": qubits, "shots": job.shots, "seed": job.seed});
+    if let Some(r) = &placed.routing {
+        doc["routing"] = r.clone();
+    }
     if c.num_clbits > 0 {
         let r = exec::run::<f64>(
-            &c,
+            c,
             &engine,
             &RunOptions {
                 shots: job.shots,
                 seed: job.seed,
                 memory_bytes_max: Q_MEMORY_BYTES_MAX,
-                device: device.cloned(),
+                device: placed.device.clone(),
                 ..RunOptions::default()
             },
         )
@@ -421,24 +606,21 @@ pub fn run_q(job: &QJob, device: Option<&xdv_q::device::Device>) -> Result<Value
         doc["predicted_error"] = json!(r.predicted_error);
     }
     if !job.observables.is_empty() {
-        let (state, _) = exec::final_state::<f64>(&c, &engine, Q_MEMORY_BYTES_MAX)
+        let (state, _) = exec::final_state::<f64>(c, &engine, Q_MEMORY_BYTES_MAX)
             .map_err(|e| ProviderError::Input(format!("{}: {e}", job.origin)))?;
+        // Routing on a partition larger than the circuit leaves the idle partition qubits in
+        // |0⟩ above the circuit's own: an observable on the circuit's qubits reads the low ones.
         let mut values = Vec::with_capacity(job.observables.len());
         for text in &job.observables {
             let obs = Observable::parse(text)
                 .map_err(|e| ProviderError::Input(format!("observable {text:?}: {e}")))?;
+            let obs = widened(obs, c.num_qubits);
             let v = obs
                 .expectation(&state)
                 .map_err(|e| ProviderError::Input(format!("observable {text:?}: {e}")))?;
             values.push(json!({"observable": text, "value": v}));
         }
         doc["expectations"] = json!(values);
-    }
-    if c.num_clbits == 0 && job.observables.is_empty() {
-        return Err(ProviderError::Input(format!(
-            "{}: the circuit measures nothing and the step lists no observables; add measurements or `observables`",
-            job.origin
-        )));
     }
     Ok(doc)
 }

@@ -18,7 +18,8 @@
 //! checks them byte for byte against the stored trace, and takes stored results instead of
 //! running those jobs again.
 
-use crate::manifest::{Manifest, StepDecl, VhmDecl};
+use crate::gate::{Ask, Gate, Refusal};
+use crate::manifest::{Manifest, RevokeSource, StepDecl, VhmDecl};
 use crate::provider::{
     EmbeddedPhi, EmbeddedQ, JobRequest, PhiJob, Provider, ProviderError, QJob, RESULT_BYTES_MAX,
 };
@@ -27,8 +28,9 @@ use serde_json::{json, Value};
 use std::collections::BTreeMap;
 use xdv_core::table::{resource_table, ResourceRow};
 use xdv_core::{
-    CapId, Command, Core, Domain, Effect, Event, Genesis, Input, JobCost, JobId, JobStatus, Limits,
-    Machine, Outcome, Principal, StopReason, VhmId, ROOT_CAP,
+    CapId, Command, Core, Denial, DeniedOp, DenyReason, Domain, Effect, Event, Genesis, Input,
+    JobCost, JobId, JobStatus, Limits, Machine, Outcome, Principal, Resource, StopReason, VhmId,
+    ROOT_CAP,
 };
 use xdv_trace::TraceWriter;
 
@@ -114,6 +116,10 @@ pub struct InjectFault {
 pub struct Options {
     /// Inject a provider fault.
     pub inject_fault: Option<InjectFault>,
+    /// The operator's token root public key (32 bytes). With it every VHM must present a
+    /// capability token, checked at every boundary; without it the manifest may name no tokens
+    /// and the operator's own authority runs every VHM.
+    pub token_root: Option<Vec<u8>>,
 }
 
 /// How a VHM ended.
@@ -239,6 +245,51 @@ fn first_u64(b: &[u8; 32]) -> u64 {
     u64::from_le_bytes(x)
 }
 
+/// Loads and checks the device model a Q provider names: its qubits must be the provider's and
+/// every pair the machine couples (where the core places partitions) must be coupled on the
+/// device (where circuits are routed).
+fn q_device(
+    cap: &xdv_core::QCapacity,
+    path: &str,
+    coupling: &[(u32, u32)],
+    files: &BTreeMap<String, Vec<u8>>,
+) -> Result<xdv_q::device::Device, RunError> {
+    let key = format!("machine: q provider {:?}: device", cap.provider);
+    let bytes = files.get(path).ok_or_else(|| RunError::MissingFile {
+        key: key.clone(),
+        path: path.to_string(),
+    })?;
+    let d =
+        xdv_q::device::Device::from_toml(&String::from_utf8_lossy(bytes), path).map_err(|e| {
+            RunError::Unsupported {
+                key: key.clone(),
+                message: e.to_string(),
+                hint: "fix the device description (see docs/q.md, \"Devices\")".into(),
+            }
+        })?;
+    if d.qubits() != cap.qubits {
+        return Err(RunError::Unsupported {
+            key,
+            message: format!(
+                "device {path:?} describes {} qubits but the machine gives the provider {}",
+                d.qubits(),
+                cap.qubits
+            ),
+            hint: "make the machine's `qubits` equal the device's".into(),
+        });
+    }
+    if let Some(&(a, b)) = coupling.iter().find(|&&(a, b)| !d.coupled(a, b)) {
+        return Err(RunError::Unsupported {
+            key,
+            message: format!(
+                "the machine couples qubits {a} and {b} but device {path:?} does not; partitions are placed on the machine's coupling map and circuits routed on the device's"
+            ),
+            hint: "describe the device's coupling map in the machine (topology = \"explicit\" with its `coupling`)".into(),
+        });
+    }
+    Ok(d)
+}
+
 /// The per-VHM bookkeeping of the run loop.
 struct VhmRun {
     decl: VhmDecl,
@@ -258,6 +309,9 @@ struct VhmRun {
     guest: Option<usize>,
     guest_submitted: bool,
     guest_ended: bool,
+    /// The capability token it presents (or was derived for it from its parent's), when the
+    /// run enforces tokens.
+    token: Option<xdv_token::Token>,
 }
 
 impl VhmRun {
@@ -335,6 +389,11 @@ struct Runner<'a> {
     /// For each guest of the session, its VHM's index.
     session_vhms: Vec<usize>,
     messages: u64,
+    /// The boundary manager, when the run enforces tokens.
+    gate: Option<Gate>,
+    /// Scheduled revocations: the tick from which they apply, the revocation ids, and whether
+    /// they were applied.
+    revokes: Vec<(u64, Vec<String>, bool)>,
 }
 
 impl<'a> Runner<'a> {
@@ -364,6 +423,7 @@ impl<'a> Runner<'a> {
                 guest: None,
                 guest_submitted: false,
                 guest_ended: false,
+                token: None,
             });
             for c in &d.children {
                 walk(c, Some(i), run_seed, out);
@@ -432,21 +492,16 @@ impl<'a> Runner<'a> {
                 }
             }
             first += cap.qubits;
+            let device = match &cap.device {
+                None => None,
+                Some(path) => Some(q_device(cap, path, &coupling, files)?),
+            };
             q.push(Box::new(EmbeddedQ::new(
                 &cap.provider,
                 cap.qubits,
                 coupling,
-                None,
+                device,
             )));
-        }
-        for cap in &genesis.machine.q {
-            if let Some(d) = &cap.device {
-                return Err(RunError::Unsupported {
-                    key: format!("machine: q provider {:?}: device", cap.provider),
-                    message: format!("device {d:?}: Q device models (noise, native gates on a partition of the coupling map) are not wired into `xdv run` yet; the embedded Q provider is ideal"),
-                    hint: "remove the Q provider's `device` key, or run the circuit with `xdv q run --device`".into(),
-                });
-            }
         }
         let mut phi: Vec<Box<dyn Provider>> = Vec::new();
         for c in &genesis.machine.phi {
@@ -486,6 +541,55 @@ impl<'a> Runner<'a> {
                 device,
             )));
         }
+        let gate = match &opts.token_root {
+            Some(root) => Some(Gate::new(root).map_err(|e| RunError::Unsupported {
+                key: "token root key".into(),
+                message: format!("the operator's token root key is unusable: {e}"),
+                hint: "pass the key directory `xdv keys generate` made".into(),
+            })?),
+            None => {
+                if let Some(v) = vhms.iter().find(|v| v.decl.token.is_some()) {
+                    let key = v
+                        .decl
+                        .token
+                        .as_ref()
+                        .map_or(String::new(), |t| t.key.clone());
+                    return Err(RunError::Unsupported {
+                        key,
+                        message: "the manifest presents capability tokens, but no token root key was given to check them".into(),
+                        hint: "run with --keys DIR, the operator's key directory (`xdv keys generate`)".into(),
+                    });
+                }
+                if let Some(r) = manifest.revokes.first() {
+                    return Err(RunError::Unsupported {
+                        key: r.key.clone(),
+                        message: "the manifest revokes capability tokens, but the run does not check tokens".into(),
+                        hint: "run with --keys DIR, the operator's key directory (`xdv keys generate`)".into(),
+                    });
+                }
+                None
+            }
+        };
+        let mut revokes = Vec::with_capacity(manifest.revokes.len());
+        for r in &manifest.revokes {
+            let ids = match &r.source {
+                RevokeSource::Id(id) => vec![id.clone()],
+                RevokeSource::List(l) => {
+                    let bytes = files.get(&l.value).ok_or_else(|| RunError::MissingFile {
+                        key: l.key.clone(),
+                        path: l.value.clone(),
+                    })?;
+                    let set = xdv_token::RevocationSet::from_text(&String::from_utf8_lossy(bytes))
+                        .map_err(|e| RunError::Unsupported {
+                            key: l.key.clone(),
+                            message: format!("{}: {e}", l.value),
+                            hint: "a revocation list holds one revocation id per line, as `xdv token revoke` writes it".into(),
+                        })?;
+                    set.ids().map(str::to_string).collect()
+                }
+            };
+            revokes.push((r.at_tick, ids, false));
+        }
         let trace = TraceWriter::new(Vec::new(), &genesis, DIGEST_INTERVAL)?;
         Ok(Runner {
             manifest,
@@ -515,6 +619,8 @@ impl<'a> Runner<'a> {
             session_channels: Vec::new(),
             session_vhms: Vec::new(),
             messages: 0,
+            gate,
+            revokes,
         })
     }
 
@@ -744,6 +850,7 @@ impl<'a> Runner<'a> {
             limits,
             args: all,
             stdin,
+            ..xdv_k::RunConfig::default()
         }
     }
 
@@ -840,8 +947,10 @@ impl<'a> Runner<'a> {
                     Some(r) => report(r),
                     None => out_of_fuel(),
                 }),
-                xdv_k::Slice::Preempted if last => Some(out_of_fuel()),
-                xdv_k::Slice::Preempted => None,
+                xdv_k::Slice::Preempted | xdv_k::Slice::Blocked { .. } if last => {
+                    Some(out_of_fuel())
+                }
+                xdv_k::Slice::Preempted | xdv_k::Slice::Blocked { .. } => None,
             };
         }
         // A pipeline K step: its guest reads the previous step's result on stdin and writes its
@@ -895,8 +1004,8 @@ impl<'a> Runner<'a> {
                 },
                 None => out_of_fuel(),
             },
-            xdv_k::Slice::Preempted if last => out_of_fuel(),
-            xdv_k::Slice::Preempted => return None,
+            xdv_k::Slice::Preempted | xdv_k::Slice::Blocked { .. } if last => out_of_fuel(),
+            xdv_k::Slice::Preempted | xdv_k::Slice::Blocked { .. } => return None,
         };
         self.k_steps.remove(&job);
         Some(r)
@@ -970,13 +1079,38 @@ impl<'a> Runner<'a> {
             let cap = v.cap;
             let me = Principal::Vhm(id);
             let (domain, cost) = match &step {
-                StepDecl::Q { shots, .. } => (
-                    Domain::Q,
-                    JobCost {
-                        shots: *shots,
-                        ..JobCost::default()
-                    },
-                ),
+                StepDecl::Q { shots, .. } => {
+                    // The provider predicts the job's error on the VHM's partition (routed onto
+                    // its device, if it has one): the decoherence budget is charged with it.
+                    let own = self.core.state().own_qubits(&self.core.state().vhms[&id]);
+                    let prediction = match own.first() {
+                        Some(&g) => {
+                            let index = self.core.layout().q_provider(g) as u32;
+                            match self.q_step_job(i, &own) {
+                                Some(job) => {
+                                    self.provider(Domain::Q, index).predict(&JobRequest::Q(job))
+                                }
+                                None => Ok(Default::default()),
+                            }
+                        }
+                        None => Ok(Default::default()),
+                    };
+                    match prediction {
+                        Ok(p) => (
+                            Domain::Q,
+                            JobCost {
+                                shots: *shots,
+                                error_ppm: p.error_ppm(),
+                                ..JobCost::default()
+                            },
+                        ),
+                        Err(e) => {
+                            let step = self.vhms[i].next_step;
+                            self.fault(i, 100 + e.code(), format!("step {step}: {e}"))?;
+                            continue;
+                        }
+                    }
+                }
                 StepDecl::Phi { .. } => {
                     let start_ns = self.free_window_start(id);
                     let ok = self.command(
@@ -1074,6 +1208,38 @@ impl<'a> Runner<'a> {
             .unwrap_or_default()
     }
 
+    /// The Q job of VHM `vi`'s current step on its own qubits `qubits` (global numbering).
+    fn q_step_job(&self, vi: usize, qubits: &[u32]) -> Option<QJob> {
+        let v = &self.vhms[vi];
+        let StepDecl::Q {
+            circuit,
+            shots,
+            observables,
+        } = v.decl.steps.get(v.next_step)?
+        else {
+            return None;
+        };
+        let mut params = Vec::new();
+        if let Some(Value::Object(m)) = v.prev.get("params") {
+            for (k, x) in m {
+                if let Some(f) = x.as_f64() {
+                    params.push((k.clone(), f));
+                }
+            }
+        }
+        let layout = self.core.layout();
+        Some(QJob {
+            source: String::from_utf8_lossy(self.files.get(&circuit.value)?).into_owned(),
+            origin: circuit.value.clone(),
+            params,
+            shots: *shots,
+            observables: observables.clone(),
+            qubits: qubits.len() as u32,
+            physical: qubits.iter().map(|&q| layout.q_local(q)).collect(),
+            seed: step_seed(v.seed, v.next_step),
+        })
+    }
+
     /// Builds the provider request for a dispatched effect.
     fn request(&self, e: &Effect) -> Option<Dispatched> {
         let (job, domain, index) = match e {
@@ -1087,31 +1253,8 @@ impl<'a> Runner<'a> {
         let seed = step_seed(v.seed, v.next_step);
         let text = |p: &str| String::from_utf8_lossy(&self.files[p]).into_owned();
         let request = match (step, e) {
-            (
-                StepDecl::Q {
-                    circuit,
-                    shots,
-                    observables,
-                },
-                Effect::ExecuteQ { qubits, .. },
-            ) => {
-                let mut params = Vec::new();
-                if let Some(Value::Object(m)) = v.prev.get("params") {
-                    for (k, x) in m {
-                        if let Some(f) = x.as_f64() {
-                            params.push((k.clone(), f));
-                        }
-                    }
-                }
-                JobRequest::Q(QJob {
-                    source: text(&circuit.value),
-                    origin: circuit.value.clone(),
-                    params,
-                    shots: *shots,
-                    observables: observables.clone(),
-                    qubits: qubits.len() as u32,
-                    seed,
-                })
+            (StepDecl::Q { .. }, Effect::ExecuteQ { qubits, .. }) => {
+                JobRequest::Q(self.q_step_job(vi, qubits)?)
             }
             (
                 StepDecl::Phi { program },

@@ -320,6 +320,7 @@ fn a_failing_provider_faults_only_the_vhm_whose_job_failed_and_its_children() {
             provider: "grid16".into(),
             nth: 0,
         }),
+        ..Options::default()
     };
     let (r, trace) = go("three-tenants", &opts);
     let alice = vhm(&r, "alice");
@@ -665,4 +666,209 @@ fn guests_talk_over_manifest_channels_and_every_message_is_in_the_trace() {
         .count();
     assert!(found >= 3, "{found} commitments in the trace");
     xdv_trace::replay(&sink.trace, xdv_trace::ReplayOptions::default()).expect("replays");
+}
+
+// ----- Q devices: routing onto each tenant's partition, noise, the decoherence budget ----------
+
+#[test]
+fn a_noisy_device_runs_each_tenant_routed_on_its_own_partition_and_charges_predicted_error() {
+    let (r, trace) = go("noisy-device", &Options::default());
+    for path in ["alice", "bob"] {
+        let v = vhm(&r, path);
+        assert_eq!(v.status, VhmStatus::Finished, "{path}: {:?}", v.status);
+        let mut charged = 0u64;
+        for res in &v.results {
+            let routing = &res["routing"];
+            // One Q provider: global numbering is the device's.
+            let partition: Vec<u32> = routing["partition"]
+                .as_array()
+                .expect("partition")
+                .iter()
+                .map(|x| x.as_u64().expect("qubit") as u32)
+                .collect();
+            assert_eq!(partition, v.qubits, "{path} ran outside its partition");
+            let pe = res["predicted_error"].as_f64().expect("predicted error");
+            assert!(pe > 0.0 && pe < 0.5, "{path}: predicted error {pe}");
+            charged += (pe * 1e6).ceil() as u64;
+            let counts = res["counts"].as_object().expect("counts");
+            let shots = res["shots"].as_u64().expect("shots");
+            let total: u64 = counts.values().filter_map(Value::as_u64).sum();
+            assert_eq!(total, shots);
+            // A GHZ (or Bell) state under the device's noise: mostly all-zeros or all-ones, but
+            // not only (the noise is simulated).
+            let n = v.qubits.len();
+            let good: u64 = [("0".repeat(n)), ("1".repeat(n))]
+                .iter()
+                .filter_map(|k| counts.get(k).and_then(Value::as_u64))
+                .sum();
+            let frac = good as f64 / shots as f64;
+            assert!(frac > 0.8 && frac < 0.995, "{path}: GHZ fraction {frac}");
+        }
+        // The decoherence budget consumed is exactly the sum of the predicted errors.
+        let row = r
+            .resource_table
+            .iter()
+            .find(|row| row.name == path && row.resource.name() == "error_budget_ppm")
+            .expect("error budget row");
+        assert_eq!(row.consumed, charged, "{path}");
+    }
+    // alice's chain 0-1-2-3 does not follow her partition [0, 1, 2, 11] of the ring in order:
+    // the router had to swap.
+    let a = vhm(&r, "alice");
+    assert!(a.results[0]["routing"]["swaps"].as_u64().unwrap_or(0) > 0);
+    // Deterministic: the same bytes again.
+    let (again, trace2) = go("noisy-device", &Options::default());
+    assert_eq!(trace, trace2);
+    assert_eq!(r.state_hash, again.state_hash);
+}
+
+#[test]
+fn a_job_whose_predicted_error_exceeds_the_budget_is_refused_and_faults_only_its_vhm() {
+    let text = std::fs::read_to_string(examples().join("noisy-device/run.toml"))
+        .expect("manifest")
+        .replace("error_budget_ppm = 100000", "error_budget_ppm = 1000");
+    let (m, files, machine) = load("noisy-device", Some(&text));
+    let r = run(
+        &m,
+        &files,
+        machine,
+        &Options::default(),
+        Resume::default(),
+        &mut NoSink,
+    )
+    .expect("runs");
+    match &vhm(&r, "bob").status {
+        VhmStatus::Faulted(why) => assert!(why.contains("error_budget_ppm"), "{why}"),
+        s => panic!("bob should be refused by his decoherence budget: {s:?}"),
+    }
+    assert_eq!(vhm(&r, "alice").status, VhmStatus::Finished);
+}
+
+#[test]
+fn a_device_that_does_not_couple_what_the_machine_couples_is_refused() {
+    let (m, mut files, machine) = load("noisy-device", None);
+    let dev = String::from_utf8(files["hex12.toml"].clone()).expect("utf-8");
+    files.insert(
+        "hex12.toml".into(),
+        dev.replace(", [1, 7], [4, 10]]", ", [1, 7]]").into_bytes(),
+    );
+    match run(
+        &m,
+        &files,
+        machine,
+        &Options::default(),
+        Resume::default(),
+        &mut NoSink,
+    ) {
+        Err(RunError::Unsupported { message, .. }) => {
+            assert!(message.contains("qubits 4 and 10"), "{message}")
+        }
+        Err(e) => panic!("wrong error: {e}"),
+        Ok(_) => panic!("a device without the machine's pair 4-10 was accepted"),
+    }
+}
+
+#[test]
+fn exact_observables_on_an_ideal_device_follow_the_logical_qubits_through_routing() {
+    // An ideal device with a native gate set and a line coupling map: the circuit is routed and
+    // translated, the layout restored, and ⟨ZZ…⟩ read on the logical qubits.
+    let machine = r#"
+tick_ns = 1000000
+[k]
+vcpu_slots = 1
+fuel_per_slice = 1000000
+memory_bytes = 1048576
+[[q]]
+provider = "line6"
+device = "line6.toml"
+qubits = 6
+topology = "line"
+max_inflight_jobs = 1
+"#;
+    let device = r#"
+name = "line6"
+qubits = 6
+coupling = [[0, 1], [1, 2], [2, 3], [3, 4], [4, 5]]
+native_gates = ["rz", "sx", "x", "cx"]
+"#;
+    // Qubit 0 flipped, then entangled with qubit 2 (not adjacent on the line): ⟨Z0⟩ = −1,
+    // ⟨Z2⟩ = −1 (CX copies the 1), ⟨Z1⟩ = +1, ⟨Z2 Z0⟩ = +1.
+    let circuit = "OPENQASM 2.0;\ninclude \"qelib1.inc\";\nqreg q[3];\nx q[0];\ncx q[0], q[2];\nh q[1];\nh q[1];\n";
+    let manifest = r#"
+name = "ideal-device"
+machine = "machine.toml"
+[[vhm]]
+name = "t"
+[vhm.q]
+qubits = 3
+shots = 10
+[[vhm.step]]
+domain = "q"
+circuit = "c.qasm"
+shots = 1
+observables = ["IIZ", "IZI", "ZII", "ZIZ"]
+"#;
+    let m = Manifest::from_toml(manifest, "run.toml").expect("manifest");
+    let mut files = BTreeMap::new();
+    files.insert("machine.toml".to_string(), machine.as_bytes().to_vec());
+    files.insert("line6.toml".to_string(), device.as_bytes().to_vec());
+    files.insert("c.qasm".to_string(), circuit.as_bytes().to_vec());
+    let mach = xdv_runtime::files::machine(&m, &files).expect("machine");
+    let r = run(
+        &m,
+        &files,
+        mach,
+        &Options::default(),
+        Resume::default(),
+        &mut NoSink,
+    )
+    .expect("runs");
+    let v = vhm(&r, "t");
+    assert_eq!(v.status, VhmStatus::Finished, "{:?}", v.status);
+    let res = &v.results[0];
+    assert!(res["routing"]["swaps"].as_u64().unwrap_or(0) > 0, "{res}");
+    let values: Vec<f64> = res["expectations"]
+        .as_array()
+        .expect("expectations")
+        .iter()
+        .map(|x| x["value"].as_f64().expect("value"))
+        .collect();
+    let want = [-1.0, 1.0, -1.0, 1.0];
+    for (got, want) in values.iter().zip(want) {
+        assert!((got - want).abs() < 1e-9, "{values:?}");
+    }
+    assert_eq!(res["predicted_error"], Value::Null);
+}
+
+#[test]
+fn a_q_provider_with_a_device_reports_its_model() {
+    let d = xdv_q::device::Device::example();
+    let q = EmbeddedQ::new(
+        "line5",
+        5,
+        vec![(0, 1), (1, 2), (2, 3), (3, 4)],
+        Some(d.clone()),
+    );
+    let Answer::Value(Capability::PerGate(errors)) = q.query(Query::GateErrors) else {
+        panic!("gate errors: {:?}", q.query(Query::GateErrors));
+    };
+    // The example device: one-qubit 2.5e-4, rz free, two-qubit 7.5e-3; natives only.
+    assert_eq!(errors.get("sx"), Some(&2.5e-4));
+    assert_eq!(errors.get("rz"), Some(&0.0));
+    assert_eq!(errors.get("cx"), Some(&7.5e-3));
+    assert!(!errors.contains_key("h"), "h is not native: {errors:?}");
+    let Answer::Value(Capability::PerGate(durations)) = q.query(Query::GateDurations) else {
+        panic!("gate durations");
+    };
+    assert_eq!(durations.get("cx"), Some(&320.0));
+    let Answer::Value(Capability::CoherenceNs(t)) = q.query(Query::Coherence) else {
+        panic!("coherence");
+    };
+    assert_eq!(t[2], (110_000.0, 70_000.0));
+    assert_eq!(
+        q.query(Query::NativeGates),
+        Answer::Value(Capability::Gates(
+            ["cx", "id", "rz", "sx", "x"].map(String::from).to_vec()
+        ))
+    );
 }

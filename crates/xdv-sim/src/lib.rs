@@ -777,7 +777,7 @@ fn generate(rng: &mut Rng, core: &Core, w: &mut World) -> (Input, bool) {
 
 /// A random refusal as the boundary manager would record it.
 fn random_denial(rng: &mut Rng) -> Denial {
-    const OPS: [DeniedOp; 7] = [
+    const OPS: [DeniedOp; 8] = [
         DeniedOp::Create,
         DeniedOp::Nest,
         DeniedOp::Reserve,
@@ -785,6 +785,7 @@ fn random_denial(rng: &mut Rng) -> Denial {
         DeniedOp::Open,
         DeniedOp::Send,
         DeniedOp::Receive,
+        DeniedOp::Hold,
     ];
     const WHY: [DenyReason; 6] = [
         DenyReason::Missing,

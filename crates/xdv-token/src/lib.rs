@@ -761,6 +761,11 @@ pub struct RevocationSet {
 }
 
 impl RevocationSet {
+    /// The revoked ids, in ascending order.
+    pub fn ids(&self) -> impl Iterator<Item = &str> {
+        self.ids.iter().map(String::as_str)
+    }
+
     /// Revokes an id (hex, as [`Token::revocation_ids`] gives it); true if it was new.
     pub fn revoke(&mut self, id: &str) -> bool {
         self.ids.insert(id.to_ascii_lowercase())

@@ -119,6 +119,7 @@ pub fn run(cmd: KCmd) -> Result<ExitCode> {
                             .map(|n| n.to_string_lossy().into_owned())
                             .unwrap_or_else(|| "guest".into())],
                         stdin: Vec::new(),
+                        jobs: xdv_k::JobMode::Inline,
                     };
                     (*g, cfg)
                 })

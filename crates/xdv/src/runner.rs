@@ -117,7 +117,10 @@ pub fn run(a: RunArgs) -> Result<ExitCode> {
             })
         }
     };
-    let opts = Options { inject_fault };
+    let opts = Options {
+        inject_fault,
+        ..Options::default()
+    };
     if let Some(k) = &a.keys {
         // Fail before the run, not after it.
         crate::audit::load_signer(k)?;
@@ -332,6 +335,14 @@ fn summarize(r: &serde_json::Value) -> String {
                     x["value"].as_f64().unwrap_or(f64::NAN)
                 ));
             }
+        }
+        if let Some(rt) = r.get("routing") {
+            line.push_str(&format!(
+                "; on {} with {} swaps, predicted error {:.4}",
+                rt["device"].as_str().unwrap_or("?"),
+                rt["swaps"].as_u64().unwrap_or(0),
+                r["predicted_error"].as_f64().unwrap_or(f64::NAN)
+            ));
         }
         return line;
     }
