@@ -55,6 +55,20 @@ fn failure(domain: Domain, kind: &str, message: String) -> Value {
     json!({"ok": false, "domain": domain.name(), "error": {"kind": kind, "message": message}})
 }
 
+/// A job outcome from a result document a driver produced itself (a provider's run of a
+/// parsed request, or a refusal): serialised, and replaced by a `result_too_large` error
+/// result when longer than `limits.result_bytes_max`.
+pub fn outcome(domain: Domain, doc: Value, limits: &Limits) -> JobOutcome {
+    finish(domain, doc, limits)
+}
+
+/// The error result `{"ok": false, "domain", "error": {"kind", "message"}}` of a job the driver
+/// could not run (refused by the orchestration core or the boundary manager, or its provider
+/// failed).
+pub fn failed(domain: Domain, kind: &str, message: String, limits: &Limits) -> JobOutcome {
+    finish(domain, failure(domain, kind, message), limits)
+}
+
 /// Serialises `doc`, replacing it with an error result when longer than
 /// `limits.result_bytes_max`.
 fn finish(domain: Domain, doc: Value, limits: &Limits) -> JobOutcome {

@@ -211,13 +211,55 @@ pub struct PhiJob {
     pub tolerance_rad: f64,
 }
 
+/// A Q job a guest submitted through the ABI (`q_submit`), as the runtime hands it to a
+/// provider: the request's bytes, run exactly as the K sandbox would run it inline (same
+/// parsing, limits, seed and result document), but on the VHM's partition of the provider.
+#[derive(Clone, Debug, PartialEq)]
+pub struct GuestQJob {
+    /// The request (JSON, `docs/abi.md`).
+    pub request: Vec<u8>,
+    /// The job's default seed (`xdv_k::jobs::job_seed` of the guest's seed and the job's id).
+    pub seed: u64,
+    /// The guest's limits (qubits, shots, result size).
+    pub limits: xdv_k::Limits,
+    /// The VHM's own physical qubits in the provider's numbering, ascending.
+    pub physical: Vec<u32>,
+}
+
+/// A Φ job a guest submitted through the ABI (`phi_submit`).
+#[derive(Clone, Debug, PartialEq)]
+pub struct GuestPhiJob {
+    /// The Φ program (TOML, or JSON when it starts with `{`).
+    pub program: Vec<u8>,
+    /// The job's seed.
+    pub seed: u64,
+    /// The guest's limits (result size).
+    pub limits: xdv_k::Limits,
+    /// Modes of the VHM's own region.
+    pub modes: u32,
+    /// Wavelength channels of the region.
+    pub channels: u32,
+    /// The coherence window the job runs in, ns.
+    pub window_ns: u64,
+    /// The VHM's transform execution contract: least predicted fidelity.
+    pub min_fidelity: f64,
+    /// Most predicted loss, dB.
+    pub loss_budget_db: f64,
+    /// Phase-error tolerance that bounds the window, rad.
+    pub tolerance_rad: f64,
+}
+
 /// One job for a provider.
 #[derive(Clone, Debug, PartialEq)]
 pub enum JobRequest {
-    /// A circuit.
+    /// A circuit of a pipeline step.
     Q(QJob),
-    /// A photonic program.
+    /// A photonic program of a pipeline step.
     Phi(PhiJob),
+    /// A guest's circuit.
+    GuestQ(GuestQJob),
+    /// A guest's photonic program.
+    GuestPhi(GuestPhiJob),
 }
 
 /// Why a provider could not run a job. The VHM that submitted it is faulted; nothing else is.
@@ -391,27 +433,86 @@ impl Provider for EmbeddedQ {
     }
 
     fn predict(&self, job: &JobRequest) -> Result<Prediction, ProviderError> {
-        let JobRequest::Q(job) = job else {
-            return Err(ProviderError::WrongDomain {
+        match job {
+            JobRequest::Q(job) => {
+                let (placed, _) = place_q(job, self.device.as_ref())?;
+                Ok(Prediction {
+                    error: placed.predicted_error,
+                })
+            }
+            JobRequest::GuestQ(job) => match place_guest_q(job, self.device.as_ref()) {
+                Ok((_, placed)) => Ok(Prediction {
+                    error: placed.predicted_error,
+                }),
+                // The guest gets the error result when the job runs; it costs nothing here.
+                Err(_) => Ok(Prediction::default()),
+            },
+            _ => Err(ProviderError::WrongDomain {
                 provider: self.name.clone(),
                 domain: Domain::Q,
-            });
-        };
-        let (placed, _) = place_q(job, self.device.as_ref())?;
-        Ok(Prediction {
-            error: placed.predicted_error,
-        })
+            }),
+        }
     }
 
     fn execute(&self, job: &JobRequest) -> Result<Value, ProviderError> {
-        let JobRequest::Q(job) = job else {
-            return Err(ProviderError::WrongDomain {
+        match job {
+            JobRequest::Q(job) => run_q(job, self.device.as_ref()),
+            JobRequest::GuestQ(job) => Ok(run_guest_q(job, self.device.as_ref())),
+            _ => Err(ProviderError::WrongDomain {
                 provider: self.name.clone(),
                 domain: Domain::Q,
-            });
-        };
-        run_q(job, self.device.as_ref())
+            }),
+        }
     }
+}
+
+/// Parses a guest's Q request and places its circuit on the VHM's partition; `Err` is the
+/// guest's error result document.
+fn place_guest_q(
+    job: &GuestQJob,
+    device: Option<&xdv_q::device::Device>,
+) -> Result<(xdv_k::jobs::QRequest, PlacedCircuit), Value> {
+    let req = xdv_k::jobs::parse_q(&job.request, job.seed, &job.limits).map_err(result_doc)?;
+    let placed = place_circuit(
+        req.circuit.clone(),
+        "job",
+        &job.physical,
+        device,
+        req.observable.is_some(),
+    )
+    .map_err(|e| {
+        serde_json::json!({"ok": false, "domain": "q",
+            "error": {"kind": "device", "message": e.to_string()}})
+    })?;
+    Ok((req, placed))
+}
+
+/// The result document of a job outcome.
+fn result_doc(o: xdv_k::JobOutcome) -> Value {
+    serde_json::from_slice(&o.result).unwrap_or(Value::Null)
+}
+
+/// Runs a guest's Q job as the sandbox would inline, on the VHM's partition: routed onto it and
+/// with its noise when the provider has a device. The result is the guest's result document
+/// (an error result when the request is the guest's mistake).
+pub fn run_guest_q(job: &GuestQJob, device: Option<&xdv_q::device::Device>) -> Value {
+    let (mut req, placed) = match place_guest_q(job, device) {
+        Ok(x) => x,
+        Err(doc) => return doc,
+    };
+    if placed.device.is_some() {
+        // An observable reads the logical qubits: routing restored their layout, and qubits the
+        // partition adds above the circuit's are idle.
+        if let Some(obs) = req.observable.take() {
+            req.observable = Some(widened(obs, placed.circuit.num_qubits));
+        }
+        req.circuit = placed.circuit;
+    }
+    result_doc(xdv_k::jobs::run_parsed_q(
+        &req,
+        placed.device.as_ref(),
+        &job.limits,
+    ))
 }
 
 /// The observable on `n ≥ its` qubits: identity on the qubits above its labels.
@@ -686,14 +787,51 @@ impl Provider for EmbeddedPhi {
     }
 
     fn execute(&self, job: &JobRequest) -> Result<Value, ProviderError> {
-        let JobRequest::Phi(job) = job else {
-            return Err(ProviderError::WrongDomain {
+        match job {
+            JobRequest::Phi(job) => run_phi(job, &self.device),
+            JobRequest::GuestPhi(job) => Ok(run_guest_phi(job, &self.device)),
+            _ => Err(ProviderError::WrongDomain {
                 provider: self.name.clone(),
                 domain: Domain::Phi,
-            });
-        };
-        run_phi(job, &self.device)
+            }),
+        }
     }
+}
+
+/// Runs a guest's Φ program on the VHM's region of the mesh, with the mesh's device model and
+/// the VHM's transform execution contract, as a pipeline step's program runs. The result is the
+/// guest's result document: `{"ok": true, "domain": "phi", "result": …}` or an error result.
+pub fn run_guest_phi(job: &GuestPhiJob, device: &xdv_phi::PhiDevice) -> Value {
+    let fail = |kind: &str, message: String| serde_json::json!({"ok": false, "domain": "phi", "error": {"kind": kind, "message": message}});
+    // The request's own checks (UTF-8, format) first, with the sandbox's error results.
+    if let Err(o) = xdv_k::jobs::phi_request_check(&job.program, &job.limits) {
+        return result_doc(o);
+    }
+    let text = String::from_utf8_lossy(&job.program).into_owned();
+    let origin = if text.trim_start().starts_with('{') {
+        "job.json"
+    } else {
+        "job.toml"
+    };
+    let phi = PhiJob {
+        source: text,
+        origin: origin.into(),
+        input: None,
+        modes: job.modes,
+        channels: job.channels,
+        seed: job.seed,
+        window_ns: job.window_ns,
+        min_fidelity: job.min_fidelity,
+        loss_budget_db: job.loss_budget_db,
+        tolerance_rad: job.tolerance_rad,
+    };
+    let doc = match run_phi(&phi, device) {
+        Ok(doc) => serde_json::json!({"ok": true, "domain": "phi", "result": doc}),
+        Err(ProviderError::Fit(m)) => fail("limit", m),
+        Err(ProviderError::Refused(m)) => fail("contract", m),
+        Err(e) => fail("exec", e.to_string()),
+    };
+    result_doc(xdv_k::jobs::outcome(xdv_k::Domain::Phi, doc, &job.limits))
 }
 
 /// Runs a Φ job on a device: admission of the VHM's transform execution contract first (the

@@ -21,7 +21,8 @@
 use crate::gate::{Ask, Gate, Refusal};
 use crate::manifest::{Manifest, RevokeSource, StepDecl, VhmDecl};
 use crate::provider::{
-    EmbeddedPhi, EmbeddedQ, JobRequest, PhiJob, Provider, ProviderError, QJob, RESULT_BYTES_MAX,
+    EmbeddedPhi, EmbeddedQ, GuestPhiJob, GuestQJob, JobRequest, PhiJob, Provider, ProviderError,
+    QJob, RESULT_BYTES_MAX,
 };
 use rayon::prelude::*;
 use serde_json::{json, Value};
@@ -290,6 +291,64 @@ fn q_device(
     Ok(d)
 }
 
+/// The domains a declared VHM holds.
+fn held_domains(d: &VhmDecl) -> Vec<Domain> {
+    let mut v = Vec::new();
+    if d.k.is_some() {
+        v.push(Domain::K);
+    }
+    if d.q.is_some() {
+        v.push(Domain::Q);
+    }
+    if d.phi.is_some() {
+        v.push(Domain::Phi);
+    }
+    v
+}
+
+fn token_domain(d: Domain) -> xdv_token::Domain {
+    match d {
+        Domain::K => xdv_token::Domain::K,
+        Domain::Q => xdv_token::Domain::Q,
+        Domain::Phi => xdv_token::Domain::Phi,
+    }
+}
+
+/// What creating (or nesting) a VHM asks of a token: every resource it is created with, in its
+/// domain and unit; a VHM that holds nothing of its own asks for the operation in K.
+fn creation_asks(d: &VhmDecl, operation: DeniedOp) -> Vec<Ask> {
+    let alloc = d.spec().allocation();
+    let mut asks: Vec<Ask> = Resource::ALL
+        .iter()
+        .filter(|r| alloc.get(**r) > 0)
+        .map(|r| Ask {
+            operation,
+            domain: r.domain(),
+            resource: r.name(),
+            amount: alloc.get(*r),
+        })
+        .collect();
+    if asks.is_empty() {
+        asks.push(Ask {
+            operation,
+            domain: Domain::K,
+            resource: xdv_token::RESOURCE_NONE,
+            amount: 0,
+        });
+    }
+    asks
+}
+
+/// A submission's ask: a job of `domain` costing `amount` of `resource`.
+fn submit_ask(domain: Domain, resource: &'static str, amount: u64) -> Ask {
+    Ask {
+        operation: DeniedOp::Submit,
+        domain,
+        resource,
+        amount,
+    }
+}
+
 /// The per-VHM bookkeeping of the run loop.
 struct VhmRun {
     decl: VhmDecl,
@@ -323,6 +382,26 @@ impl VhmRun {
         }
     }
 }
+
+/// A Q or Φ job a guest submitted through the ABI, queued in the core as its VHM's job.
+struct GuestJob {
+    /// The VHM's index.
+    vhm: usize,
+    /// The guest's index in the session.
+    guest: usize,
+    /// The job's handle in the guest.
+    job: u32,
+    /// Its domain.
+    domain: Domain,
+    /// The request (Q) or program (Φ).
+    bytes: Vec<u8>,
+    /// Its seed.
+    seed: u64,
+}
+
+/// A guest that blocked in `await_next` during its last slice: its K job, its VHM's index, the
+/// fuel the slice left unused, and whether the slice was the job's last declared one.
+type Blocked = (JobId, usize, u64, bool);
 
 /// A channel the core opened: its id and each end's VHM and endpoint capability.
 type OpenChannel = (xdv_core::ChannelId, [(VhmId, CapId); 2]);
@@ -394,6 +473,10 @@ struct Runner<'a> {
     /// Scheduled revocations: the tick from which they apply, the revocation ids, and whether
     /// they were applied.
     revokes: Vec<(u64, Vec<String>, bool)>,
+    /// The guests' own Q and Φ jobs queued in the core, by job id.
+    guest_jobs: BTreeMap<JobId, GuestJob>,
+    /// Guests that blocked in the last slice, to park (`Wait`) once their submissions are in.
+    blocked: Vec<Blocked>,
 }
 
 impl<'a> Runner<'a> {
@@ -557,14 +640,14 @@ impl<'a> Runner<'a> {
                     return Err(RunError::Unsupported {
                         key,
                         message: "the manifest presents capability tokens, but no token root key was given to check them".into(),
-                        hint: "run with --keys DIR, the operator's key directory (`xdv keys generate`)".into(),
+                        hint: "run with --token-root DIR, the operator's key directory (`xdv keys generate`)".into(),
                     });
                 }
                 if let Some(r) = manifest.revokes.first() {
                     return Err(RunError::Unsupported {
                         key: r.key.clone(),
                         message: "the manifest revokes capability tokens, but the run does not check tokens".into(),
-                        hint: "run with --keys DIR, the operator's key directory (`xdv keys generate`)".into(),
+                        hint: "run with --token-root DIR, the operator's key directory (`xdv keys generate`)".into(),
                     });
                 }
                 None
@@ -621,6 +704,8 @@ impl<'a> Runner<'a> {
             messages: 0,
             gate,
             revokes,
+            guest_jobs: BTreeMap::new(),
+            blocked: Vec::new(),
         })
     }
 
@@ -654,7 +739,11 @@ impl<'a> Runner<'a> {
                 Event::JobQueued { job, vhm, .. } => {
                     if let Some(i) = self.vhms.iter().position(|v| v.id == Some(*vhm)) {
                         self.jobs.insert(*job, i);
-                        self.vhms[i].waiting = Some(*job);
+                        // A VHM's own job (its step, or its guest's K job); a guest's Q and Φ
+                        // jobs queue beside its K job.
+                        if self.vhms[i].waiting.is_none() {
+                            self.vhms[i].waiting = Some(*job);
+                        }
                     }
                 }
                 _ => {}
@@ -725,7 +814,17 @@ impl<'a> Runner<'a> {
         if self.vhms[i].status.is_some() {
             return Ok(());
         }
-        // Its nested VHMs stop with it: record what each held first.
+        self.before_stop(i, message);
+        self.command(
+            Principal::Operator,
+            ROOT_CAP,
+            Command::Fault { vhm: id, code },
+        )?;
+        Ok(())
+    }
+
+    /// Records what VHM `i` and its nested VHMs hold (they stop with it) and its status.
+    fn before_stop(&mut self, i: usize, message: String) {
         let n = self.vhms.len();
         let tree: Vec<usize> = (i..n)
             .filter(|&j| j == i || self.is_descendant(j, i))
@@ -736,17 +835,224 @@ impl<'a> Runner<'a> {
             }
         }
         self.vhms[i].status = Some(VhmStatus::Faulted(message));
-        self.command(
-            Principal::Operator,
-            ROOT_CAP,
-            Command::Fault { vhm: id, code },
-        )?;
+    }
+
+    /// Checks requests of VHM `i` with the token of VHM `holder` (itself, or its parent for a
+    /// nesting) at the boundary; the first refusal, if any. Always `None` when the run does not
+    /// enforce tokens.
+    fn refused(&self, holder: usize, asks: &[Ask]) -> Option<(Ask, Refusal)> {
+        let gate = self.gate.as_ref()?;
+        let revoked = &self.core.state().revoked_tokens;
+        let now_ns = self.core.now_ns();
+        match &self.vhms[holder].token {
+            None => asks.first().map(|a| {
+                (
+                    *a,
+                    Refusal {
+                        reason: DenyReason::Missing,
+                        message: format!(
+                            "{} presents no capability token; name one with its `token` key",
+                            self.vhms[holder].decl.path
+                        ),
+                    },
+                )
+            }),
+            Some(t) => asks
+                .iter()
+                .find_map(|a| gate.check(t, *a, now_ns, revoked).err().map(|r| (*a, r))),
+        }
+    }
+
+    /// Checks VHM `i`'s requests with its own token; on a refusal records it in the trace
+    /// (faulting the VHM) and returns false.
+    fn allowed(&mut self, i: usize, asks: &[Ask]) -> Result<bool, RunError> {
+        match self.refused(i, asks) {
+            None => Ok(true),
+            Some((ask, r)) => {
+                self.deny(i, ask, r)?;
+                Ok(false)
+            }
+        }
+    }
+
+    /// Records the boundary manager's refusal of VHM `i`'s request (`Command::Deny`): a live VHM
+    /// faults with its nested VHMs; one not yet created is not created.
+    fn deny(&mut self, i: usize, ask: Ask, r: Refusal) -> Result<(), RunError> {
+        let denial = Denial {
+            operation: ask.operation,
+            domain: ask.domain,
+            amount: ask.amount,
+            reason: r.reason,
+        };
+        let what = format!(
+            "{} {} {} in {} refused by the boundary manager: {r}",
+            ask.operation.name(),
+            ask.amount,
+            ask.resource,
+            ask.domain
+        );
+        match (self.vhms[i].id, self.vhms[i].status.is_some()) {
+            (_, true) => {}
+            (Some(id), false) => {
+                self.before_stop(i, what);
+                self.command(
+                    Principal::Operator,
+                    ROOT_CAP,
+                    Command::Deny {
+                        vhm: Some(id),
+                        denial,
+                    },
+                )?;
+            }
+            (None, false) => {
+                self.vhms[i].status = Some(VhmStatus::Faulted(format!("not created: {what}")));
+                self.command(
+                    Principal::Operator,
+                    ROOT_CAP,
+                    Command::Deny { vhm: None, denial },
+                )?;
+            }
+        }
         Ok(())
+    }
+
+    /// Applies the scheduled revocations due by the present tick (`RevokeToken` for each block,
+    /// in manifest order), then stops every live VHM whose token carries a revoked block.
+    fn apply_revocations(&mut self) -> Result<(), RunError> {
+        let now = self.core.state().now_tick;
+        let mut due = Vec::new();
+        for r in &mut self.revokes {
+            if !r.2 && r.0 <= now {
+                r.2 = true;
+                due.extend(r.1.iter().cloned());
+            }
+        }
+        if due.is_empty() {
+            return Ok(());
+        }
+        for id in due {
+            let token = crate::gate::token_id(&id);
+            if !self.core.state().revoked_tokens.contains(&token) {
+                self.command(
+                    Principal::Operator,
+                    ROOT_CAP,
+                    Command::RevokeToken { token },
+                )?;
+            }
+        }
+        for i in 0..self.vhms.len() {
+            let v = &self.vhms[i];
+            if v.status.is_some() || v.id.is_none() {
+                continue;
+            }
+            let Some(t) = &v.token else { continue };
+            if let Some((block, id)) = Gate::revoked_block(t, &self.core.state().revoked_tokens) {
+                let domain = held_domains(&v.decl).first().copied().unwrap_or(Domain::K);
+                let ask = Ask {
+                    operation: DeniedOp::Hold,
+                    domain,
+                    resource: xdv_token::RESOURCE_NONE,
+                    amount: 0,
+                };
+                let r = Refusal {
+                    reason: DenyReason::Revoked,
+                    message: format!("its token was revoked: block {block} has revocation id {id}"),
+                };
+                self.deny(i, ask, r)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// The token VHM `i` acts with: its own `token` file, which must extend its parent's, or
+    /// (nested, without one) its parent's narrowed to its own domains and holdings. `Err` is the
+    /// refusal to record.
+    fn token_for(&self, i: usize) -> Result<Option<xdv_token::Token>, Refusal> {
+        let Some(gate) = &self.gate else {
+            return Ok(None);
+        };
+        let v = &self.vhms[i];
+        let parent = v.parent.and_then(|p| self.vhms[p].token.clone());
+        let own = match &v.decl.token {
+            Some(path) => {
+                let bytes = self.files.get(&path.value).ok_or_else(|| Refusal {
+                    reason: DenyReason::Missing,
+                    message: format!(
+                        "{}: the token file {:?} was not loaded",
+                        path.key, path.value
+                    ),
+                })?;
+                Some(gate.parse(bytes)?)
+            }
+            None => None,
+        };
+        match (own, parent) {
+            (Some(t), Some(p)) if !t.extends(&p) => Err(Refusal {
+                reason: DenyReason::NotDerived,
+                message: format!(
+                    "the token of {} does not extend its parent's (attenuate the parent's token with `xdv token attenuate`)",
+                    v.decl.path
+                ),
+            }),
+            (Some(t), _) => Ok(Some(t)),
+            (None, Some(p)) => {
+                let alloc = v.decl.spec().allocation();
+                let restriction = xdv_token::Restriction {
+                    domains: Some(held_domains(&v.decl).iter().map(|d| token_domain(*d)).collect()),
+                    resources_max: Resource::ALL
+                        .iter()
+                        .filter(|r| alloc.get(**r) > 0)
+                        .map(|r| (r.name().to_string(), alloc.get(*r)))
+                        .collect(),
+                    ..xdv_token::Restriction::default()
+                };
+                // The block's key seals nothing outside this process; derive it, so the run
+                // draws no entropy.
+                let mut h = blake3::Hasher::new();
+                h.update(b"xdv-token-nested");
+                h.update(&v.seed.to_le_bytes());
+                let seed = *h.finalize().as_bytes();
+                p.attenuate(&restriction, &v.decl.path, &seed)
+                    .map(Some)
+                    .map_err(|e| Refusal {
+                        reason: DenyReason::Forged,
+                        message: format!("cannot narrow the parent's token: {e}"),
+                    })
+            }
+            (None, None) => Ok(None),
+        }
     }
 
     fn create_all(&mut self) -> Result<(), RunError> {
         for i in 0..self.vhms.len() {
             let spec = self.vhms[i].decl.spec();
+            if self.gate.is_some() {
+                let parent = self.vhms[i].parent;
+                if parent.is_some_and(|p| self.vhms[p].id.is_none()) {
+                    self.vhms[i].status =
+                        Some(VhmStatus::Faulted("its parent was not created".into()));
+                    continue;
+                }
+                let op = if parent.is_some() {
+                    DeniedOp::Nest
+                } else {
+                    DeniedOp::Create
+                };
+                let asks = creation_asks(&self.vhms[i].decl, op);
+                match self.token_for(i) {
+                    Ok(t) => self.vhms[i].token = t,
+                    Err(r) => {
+                        self.deny(i, asks[0], r)?;
+                        continue;
+                    }
+                }
+                // A root VHM's own token must allow its creation; a nested VHM's parent's token
+                // must allow the nesting.
+                if let Some((ask, r)) = self.refused(parent.unwrap_or(i), &asks) {
+                    self.deny(i, ask, r)?;
+                    continue;
+                }
+            }
             let (principal, cap, command) = match self.vhms[i].parent {
                 None => (Principal::Operator, ROOT_CAP, Command::CreateVhm { spec }),
                 Some(p) => {
@@ -790,14 +1096,39 @@ impl<'a> Runner<'a> {
         }
         let channels = self.manifest.channels.clone();
         for c in &channels {
+            // Both ends' tokens must allow opening the channel and receiving on it.
+            let mut ok = true;
+            for end in [&c.a, &c.b] {
+                let Some(i) = self.vhms.iter().position(|v| v.decl.path == *end) else {
+                    continue;
+                };
+                if self.vhms[i].status.is_some() {
+                    continue;
+                }
+                let asks = [
+                    Ask {
+                        operation: DeniedOp::Open,
+                        domain: Domain::K,
+                        resource: "messages_max",
+                        amount: u64::from(c.messages_max),
+                    },
+                    Ask {
+                        operation: DeniedOp::Receive,
+                        domain: Domain::K,
+                        resource: xdv_token::RESOURCE_NONE,
+                        amount: 0,
+                    },
+                ];
+                ok &= self.allowed(i, &asks)?;
+            }
             let find = |p: &str| {
                 self.vhms
                     .iter()
-                    .find(|v| v.decl.path == p)
+                    .find(|v| v.decl.path == p && v.status.is_none())
                     .and_then(|v| v.id)
             };
             let mut opened = None;
-            if let (Some(a), Some(b)) = (find(&c.a), find(&c.b)) {
+            if let (Some(a), Some(b), true) = (find(&c.a), find(&c.b), ok) {
                 self.command(
                     Principal::Operator,
                     ROOT_CAP,
@@ -827,6 +1158,216 @@ impl<'a> Runner<'a> {
 
     /// The sandbox limits of a K job of VHM `i`: its fuel, the machine's slice, its memory, and
     /// its Q holdings for the jobs its guest submits.
+    fn k_limits(&self, i: usize, fuel_units: u64) -> xdv_k::Limits {
+        let d = &self.vhms[i].decl;
+        xdv_k::Limits {
+            fuel_max: fuel_units,
+            fuel_per_slice: self.fuel_per_slice.max(1),
+            memory_bytes_max: d.k.as_ref().map_or(64 << 20, |k| k.memory_bytes),
+            qubits_max: d.q.as_ref().map_or(0, |q| q.qubits),
+            shots_max: d.q.as_ref().map_or(0, |q| q.shots),
+            ..xdv_k::Limits::default()
+        }
+    }
+
+    /// The limits the jobs of VHM `i`'s guest run under.
+    fn guest_limits(&self, i: usize) -> xdv_k::Limits {
+        let fuel = self.vhms[i].decl.k.as_ref().map_or(1, |k| k.fuel_units);
+        self.k_limits(i, fuel)
+    }
+
+    /// Hands a guest job's outcome to its guest.
+    fn deliver(
+        &mut self,
+        guest: usize,
+        job: u32,
+        outcome: xdv_k::JobOutcome,
+    ) -> Result<(), RunError> {
+        let Some(session) = self.guests.as_mut() else {
+            return Ok(());
+        };
+        session
+            .complete(guest, job, outcome)
+            .map_err(|e| RunError::Sink(format!("the K sandbox refused a completion: {e}")))
+    }
+
+    /// Queues in the core the Q and Φ jobs the guests submitted in the last slice — checked at
+    /// the boundary, with their declared costs (shots and the predicted error on the VHM's
+    /// partition; a coherence window reserved for a Φ job). A request that does not parse, or
+    /// one the core refuses (an exhausted budget, no window), completes at once with an error
+    /// result the guest reads; the refusal is in the trace.
+    fn guest_submissions(&mut self) -> Result<(), RunError> {
+        let Some(session) = self.guests.as_mut() else {
+            return Ok(());
+        };
+        for sub in session.take_submitted() {
+            let Some(&vi) = self.session_vhms.get(sub.guest) else {
+                continue;
+            };
+            let (Some(id), None) = (self.vhms[vi].id, &self.vhms[vi].status) else {
+                continue;
+            };
+            let limits = self.guest_limits(vi);
+            let kd = sub.domain;
+            let (domain, cost, asks) = match kd {
+                xdv_k::Domain::Q => {
+                    let shots = match xdv_k::jobs::q_request_shots(&sub.request, &limits) {
+                        Ok(s) => s,
+                        Err(o) => {
+                            self.deliver(sub.guest, sub.job, o)?;
+                            continue;
+                        }
+                    };
+                    let own = self.core.state().own_qubits(&self.core.state().vhms[&id]);
+                    let prediction = match own.first() {
+                        Some(&g) => {
+                            let layout = self.core.layout();
+                            let index = layout.q_provider(g) as u32;
+                            let job = GuestQJob {
+                                request: sub.request.clone(),
+                                seed: sub.seed,
+                                limits,
+                                physical: own.iter().map(|&q| layout.q_local(q)).collect(),
+                            };
+                            self.provider(Domain::Q, index)
+                                .predict(&JobRequest::GuestQ(job))
+                                .unwrap_or_default()
+                        }
+                        None => Default::default(),
+                    };
+                    let ppm = prediction.error_ppm();
+                    (
+                        Domain::Q,
+                        JobCost {
+                            shots,
+                            error_ppm: ppm,
+                            ..JobCost::default()
+                        },
+                        vec![
+                            submit_ask(Domain::Q, "shots", shots),
+                            submit_ask(Domain::Q, "error_budget_ppm", ppm),
+                        ],
+                    )
+                }
+                xdv_k::Domain::Phi => {
+                    if let Err(o) = xdv_k::jobs::phi_request_check(&sub.request, &limits) {
+                        self.deliver(sub.guest, sub.job, o)?;
+                        continue;
+                    }
+                    let window = "coherence_window_ns";
+                    (
+                        Domain::Phi,
+                        JobCost {
+                            duration_ns: PHI_JOB_NS,
+                            ..JobCost::default()
+                        },
+                        vec![
+                            Ask {
+                                operation: DeniedOp::Reserve,
+                                domain: Domain::Phi,
+                                resource: window,
+                                amount: PHI_JOB_NS,
+                            },
+                            submit_ask(Domain::Phi, window, PHI_JOB_NS),
+                        ],
+                    )
+                }
+            };
+            if !self.allowed(vi, &asks)? {
+                continue;
+            }
+            let (me, cap) = (Principal::Vhm(id), self.vhms[vi].cap);
+            let mut accepted = true;
+            if domain == Domain::Phi {
+                let start_ns = self.free_window_start(id);
+                accepted = self.command(
+                    me,
+                    cap,
+                    Command::ReserveWindow {
+                        vhm: id,
+                        start_ns,
+                        duration_ns: PHI_JOB_NS,
+                    },
+                )?;
+            }
+            if accepted {
+                accepted = self.command(
+                    me,
+                    cap,
+                    Command::SubmitJob {
+                        vhm: id,
+                        domain,
+                        cost,
+                    },
+                )?;
+            }
+            if !accepted {
+                let why = self.rejection();
+                let o = xdv_k::jobs::failed(
+                    kd,
+                    "refused",
+                    format!("the orchestration core refused the job: {why}"),
+                    &limits,
+                );
+                self.deliver(sub.guest, sub.job, o)?;
+                continue;
+            }
+            let queued = self.out.events.iter().find_map(|e| match e {
+                Event::JobQueued { job, .. } => Some(*job),
+                _ => None,
+            });
+            if let Some(job) = queued {
+                self.guest_jobs.insert(
+                    job,
+                    GuestJob {
+                        vhm: vi,
+                        guest: sub.guest,
+                        job: sub.job,
+                        domain,
+                        bytes: sub.request,
+                        seed: sub.seed,
+                    },
+                );
+            }
+        }
+        Ok(())
+    }
+
+    /// Parks the K job of every guest that blocked in `await_next` (`Wait`, returning the fuel
+    /// its slice left unused), now that its submissions are in the core; the core wakes it when
+    /// one of its VHM's Q or Φ jobs ends. A guest that cannot be parked on its last declared
+    /// slice has used its fuel: its K job ends as out of fuel.
+    fn park_blocked(&mut self) -> Result<Vec<(JobId, usize)>, RunError> {
+        let mut exhausted = Vec::new();
+        for (job, vi, fuel_unused, last) in std::mem::take(&mut self.blocked) {
+            let (Some(id), None, Some(n)) =
+                (self.vhms[vi].id, &self.vhms[vi].status, self.vhms[vi].guest)
+            else {
+                continue;
+            };
+            let pending = self.guests.as_ref().map_or(0, |s| s.jobs_pending(n));
+            let slice = self
+                .core
+                .state()
+                .jobs
+                .get(&job)
+                .map_or(0, |j| j.last_slice_fuel);
+            let parked = pending > 0
+                && self.command(
+                    Principal::Vhm(id),
+                    self.vhms[vi].cap,
+                    Command::Wait {
+                        job,
+                        fuel_unused: fuel_unused.min(slice),
+                    },
+                )?;
+            if !parked && last {
+                exhausted.push((job, vi));
+            }
+        }
+        Ok(exhausted)
+    }
+
     fn k_config(
         &self,
         i: usize,
@@ -835,14 +1376,7 @@ impl<'a> Runner<'a> {
         args: Vec<String>,
     ) -> xdv_k::RunConfig {
         let d = &self.vhms[i].decl;
-        let limits = xdv_k::Limits {
-            fuel_max: fuel_units,
-            fuel_per_slice: self.fuel_per_slice.max(1),
-            memory_bytes_max: d.k.as_ref().map_or(64 << 20, |k| k.memory_bytes),
-            qubits_max: d.q.as_ref().map_or(0, |q| q.qubits),
-            shots_max: d.q.as_ref().map_or(0, |q| q.shots),
-            ..xdv_k::Limits::default()
-        };
+        let limits = self.k_limits(i, fuel_units);
         let mut all = vec![d.name.clone()];
         all.extend(args);
         xdv_k::RunConfig {
@@ -871,7 +1405,9 @@ impl<'a> Runner<'a> {
             let Some(g) = &k.guest else { continue };
             match self.compiled.get(&g.value) {
                 Some(Ok(guest)) => {
-                    let cfg = self.k_config(i, k.fuel_units, Vec::new(), k.args.clone());
+                    let mut cfg = self.k_config(i, k.fuel_units, Vec::new(), k.args.clone());
+                    // The guest's Q and Φ jobs go through the core's queues.
+                    cfg.jobs = xdv_k::JobMode::External;
                     specs.push((i, guest.clone(), cfg));
                 }
                 Some(Err(t)) => failed.push((
@@ -947,10 +1483,13 @@ impl<'a> Runner<'a> {
                     Some(r) => report(r),
                     None => out_of_fuel(),
                 }),
-                xdv_k::Slice::Preempted | xdv_k::Slice::Blocked { .. } if last => {
-                    Some(out_of_fuel())
+                xdv_k::Slice::Blocked { fuel_unused } => {
+                    // Parked (or, when it cannot be, ended) after its submissions are in.
+                    self.blocked.push((job, vi, fuel_unused, last));
+                    None
                 }
-                xdv_k::Slice::Preempted | xdv_k::Slice::Blocked { .. } => None,
+                xdv_k::Slice::Preempted if last => Some(out_of_fuel()),
+                xdv_k::Slice::Preempted => None,
             };
         }
         // A pipeline K step: its guest reads the previous step's result on stdin and writes its
@@ -1033,6 +1572,15 @@ impl<'a> Runner<'a> {
             let Some(&(_, cap)) = ends.iter().find(|(v, _)| *v == id) else {
                 continue;
             };
+            let ask = Ask {
+                operation: DeniedOp::Send,
+                domain: Domain::K,
+                resource: "message_bytes",
+                amount: m.payload.len() as u64,
+            };
+            if !self.allowed(vi, &[ask])? {
+                continue;
+            }
             let mut payload = (m.payload.len() as u32).to_le_bytes().to_vec();
             payload.extend_from_slice(blake3::hash(&m.payload).as_bytes());
             self.messages += 1;
@@ -1057,6 +1605,9 @@ impl<'a> Runner<'a> {
                     let fuel_units = v.decl.k.as_ref().map_or(0, |k| k.fuel_units);
                     let cap = v.cap;
                     self.vhms[i].guest_submitted = true;
+                    if !self.allowed(i, &[submit_ask(Domain::K, "fuel_units", fuel_units)])? {
+                        continue;
+                    }
                     let cost = JobCost {
                         fuel_units,
                         ..JobCost::default()
@@ -1096,14 +1647,23 @@ impl<'a> Runner<'a> {
                         None => Ok(Default::default()),
                     };
                     match prediction {
-                        Ok(p) => (
-                            Domain::Q,
-                            JobCost {
-                                shots: *shots,
-                                error_ppm: p.error_ppm(),
-                                ..JobCost::default()
-                            },
-                        ),
+                        Ok(p) => {
+                            let asks = [
+                                submit_ask(Domain::Q, "shots", *shots),
+                                submit_ask(Domain::Q, "error_budget_ppm", p.error_ppm()),
+                            ];
+                            if !self.allowed(i, &asks)? {
+                                continue;
+                            }
+                            (
+                                Domain::Q,
+                                JobCost {
+                                    shots: *shots,
+                                    error_ppm: p.error_ppm(),
+                                    ..JobCost::default()
+                                },
+                            )
+                        }
                         Err(e) => {
                             let step = self.vhms[i].next_step;
                             self.fault(i, 100 + e.code(), format!("step {step}: {e}"))?;
@@ -1112,6 +1672,19 @@ impl<'a> Runner<'a> {
                     }
                 }
                 StepDecl::Phi { .. } => {
+                    let window = "coherence_window_ns";
+                    let asks = [
+                        Ask {
+                            operation: DeniedOp::Reserve,
+                            domain: Domain::Phi,
+                            resource: window,
+                            amount: PHI_JOB_NS,
+                        },
+                        submit_ask(Domain::Phi, window, PHI_JOB_NS),
+                    ];
+                    if !self.allowed(i, &asks)? {
+                        continue;
+                    }
                     let start_ns = self.free_window_start(id);
                     let ok = self.command(
                         me,
@@ -1142,13 +1715,18 @@ impl<'a> Runner<'a> {
                         },
                     )
                 }
-                StepDecl::K { fuel_units, .. } => (
-                    Domain::K,
-                    JobCost {
-                        fuel_units: *fuel_units,
-                        ..JobCost::default()
-                    },
-                ),
+                StepDecl::K { fuel_units, .. } => {
+                    if !self.allowed(i, &[submit_ask(Domain::K, "fuel_units", *fuel_units)])? {
+                        continue;
+                    }
+                    (
+                        Domain::K,
+                        JobCost {
+                            fuel_units: *fuel_units,
+                            ..JobCost::default()
+                        },
+                    )
+                }
             };
             if !self.command(
                 me,
@@ -1247,6 +1825,43 @@ impl<'a> Runner<'a> {
             Effect::ExecutePhi { job, provider, .. } => (*job, Domain::Phi, *provider),
             _ => return None,
         };
+        if let Some(g) = self.guest_jobs.get(&job) {
+            let layout = self.core.layout();
+            let limits = self.guest_limits(g.vhm);
+            let request = match e {
+                Effect::ExecuteQ { qubits, .. } => JobRequest::GuestQ(GuestQJob {
+                    request: g.bytes.clone(),
+                    seed: g.seed,
+                    limits,
+                    physical: qubits.iter().map(|&q| layout.q_local(q)).collect(),
+                }),
+                Effect::ExecutePhi {
+                    region, excluded, ..
+                } => {
+                    let lent: u32 = excluded.iter().map(|r| r.modes).sum();
+                    let decl = self.vhms[g.vhm].decl.phi.as_ref()?;
+                    JobRequest::GuestPhi(GuestPhiJob {
+                        program: g.bytes.clone(),
+                        seed: g.seed,
+                        limits,
+                        modes: region.modes.saturating_sub(lent),
+                        channels: region.channels,
+                        window_ns: PHI_JOB_NS,
+                        min_fidelity: decl.min_fidelity,
+                        loss_budget_db: decl.loss_budget_db,
+                        tolerance_rad: decl.tolerance_rad,
+                    })
+                }
+                _ => return None,
+            };
+            return Some(Dispatched {
+                job,
+                vhm: g.vhm,
+                provider: domain,
+                index,
+                request,
+            });
+        }
         let vi = *self.jobs.get(&job)?;
         let v = &self.vhms[vi];
         let step = v.decl.steps.get(v.next_step)?;
@@ -1290,6 +1905,7 @@ impl<'a> Runner<'a> {
     }
 
     fn go(&mut self, sink: &mut dyn Sink) -> Result<(), RunError> {
+        self.apply_revocations()?;
         self.create_all()?;
         self.start_guests()?;
         self.commit(sink)?;
@@ -1301,6 +1917,7 @@ impl<'a> Runner<'a> {
                 .iter()
                 .any(|v| v.status.is_none() && v.id.is_some())
         {
+            self.apply_revocations()?;
             self.submit_ready()?;
             self.apply(Input::Tick { ticks: 1 })?;
             ticks += 1;
@@ -1333,7 +1950,18 @@ impl<'a> Runner<'a> {
                         k_done.push((*job, vi, bytes));
                     }
                     self.record_messages()?;
+                    self.guest_submissions()?;
                 }
+            }
+            for (job, vi) in self.park_blocked()? {
+                k_done.push((
+                    job,
+                    vi,
+                    Err(ProviderError::Trap(
+                        "out_of_fuel: the guest used every fuel slice its budget allows without ending"
+                            .into(),
+                    )),
+                ));
             }
             // Which jobs fail by injection is decided in dispatch order, before running.
             let mut inject = Vec::with_capacity(work.len());
@@ -1420,6 +2048,29 @@ impl<'a> Runner<'a> {
                     Err(e) => JobStatus::Failed(e.code()),
                 };
                 self.apply(Input::Completion { job, status })?;
+                if let Some(g) = self.guest_jobs.remove(&job) {
+                    // A guest's own job: its result goes to the guest, which decides what a
+                    // failure means; the VHM goes on.
+                    let kd = match g.domain {
+                        Domain::Phi => xdv_k::Domain::Phi,
+                        _ => xdv_k::Domain::Q,
+                    };
+                    let limits = self.guest_limits(g.vhm);
+                    let o = match outcome {
+                        Ok(bytes) => {
+                            let doc = serde_json::from_slice::<Value>(&bytes)
+                                .ok()
+                                .and_then(|mut x| x.get_mut("ok").map(Value::take))
+                                .unwrap_or(Value::Null);
+                            xdv_k::jobs::outcome(kd, doc, &limits)
+                        }
+                        Err(e) => xdv_k::jobs::failed(kd, "provider", e.to_string(), &limits),
+                    };
+                    if self.vhms[g.vhm].status.is_none() {
+                        self.deliver(g.guest, g.job, o)?;
+                    }
+                    continue;
+                }
                 let v = &mut self.vhms[vi];
                 v.waiting = None;
                 let is_guest = v.guest.is_some();

@@ -239,8 +239,32 @@ fn a_run_crashed_at_any_commit_resumes_to_the_same_result() {
     ] {
         let (whole, whole_trace) = go(dir, &Options::default());
         let (m, files, machine) = load(dir, None);
-        let mut k = 1;
-        loop {
+        // Every commit of a short run; of a long one (a guest's every Q job is a round trip
+        // through the core, and every run compiles the guests again) the first and last four
+        // and eight spread between them.
+        let mut counted = MemSink::default();
+        run(
+            &m,
+            &files,
+            machine.clone(),
+            &Options::default(),
+            Resume::default(),
+            &mut counted,
+        )
+        .expect("runs");
+        let n = counted.commits;
+        let points: Vec<u64> = if n <= 32 {
+            (1..=n + 1).collect()
+        } else {
+            let mut p: Vec<u64> = (1..=4).chain(n - 3..=n + 1).collect();
+            p.extend((1..=8).map(|i| 4 + i * (n - 8) / 9));
+            p.sort_unstable();
+            p.dedup();
+            p
+        };
+        let mut tried = 0;
+        for &k in &points {
+            tried += 1;
             let mut crashed = MemSink {
                 fail_at: Some(k),
                 ..MemSink::default()
@@ -255,7 +279,10 @@ fn a_run_crashed_at_any_commit_resumes_to_the_same_result() {
             );
             match r {
                 Err(RunError::Sink(_)) => {}
-                Ok(_) => break, // k is past the last commit: every crash point was covered
+                Ok(_) => {
+                    assert_eq!(k, n + 1, "{dir}: no crash at commit {k} of {n}");
+                    break; // past the last commit
+                }
                 Err(e) => panic!("{dir}: crash at commit {k}: {e}"),
             }
             let resume = Resume {
@@ -287,9 +314,8 @@ fn a_run_crashed_at_any_commit_resumes_to_the_same_result() {
                 resumed.jobs_executed + resumed.jobs_resumed,
                 whole.jobs_executed
             );
-            k += 1;
         }
-        assert!(k > 3, "{dir}: only {k} commits");
+        assert!(n > 3 && tried == points.len(), "{dir}: only {n} commits");
     }
 }
 
@@ -478,6 +504,71 @@ fn the_vqe_and_qaoa_guests_run_as_vhms_and_reach_their_answers() {
         .expect("fuel");
     assert!(fuel_row.consumed >= used && fuel_row.consumed - used < 1_000_000);
     xdv_trace::replay(&trace, xdv_trace::ReplayOptions::default()).expect("replays");
+    // The guests' own Q jobs went through the core: each is a `SubmitJob` by its VHM, each
+    // blocked `await_next` a `Wait`, and the shots are charged (an exact expectation value
+    // declares one shot).
+    let inputs = xdv_trace::read_inputs(&trace).expect("inputs");
+    let id = vhm(&r, "chemistry").id.expect("created");
+    let by_chemistry = |f: &dyn Fn(&xdv_core::Command) -> bool| {
+        inputs
+            .iter()
+            .filter(|i| {
+                matches!(i, xdv_core::Input::Command { principal: xdv_core::Principal::Vhm(v), command, .. }
+                    if *v == id && f(command))
+            })
+            .count()
+    };
+    let jobs = report("chemistry")["evaluations"]
+        .as_u64()
+        .expect("evaluations") as usize;
+    let q_jobs = by_chemistry(&|c| {
+        matches!(
+            c,
+            xdv_core::Command::SubmitJob {
+                domain: xdv_core::Domain::Q,
+                ..
+            }
+        )
+    });
+    assert_eq!(q_jobs, jobs);
+    assert!(by_chemistry(&|c| matches!(c, xdv_core::Command::Wait { .. })) > 0);
+    let shots = r
+        .resource_table
+        .iter()
+        .find(|row| row.name == "chemistry" && row.resource.name() == "shots")
+        .expect("shots row");
+    assert_eq!(shots.consumed, jobs as u64);
+    // The guest's report is the one it gives when its jobs run inline (`xdv k run`).
+    let (m, files, machine) = load("vqe-vhm", None);
+    let decl = &m.vhms[0];
+    let k = decl.k.as_ref().expect("k");
+    let sandbox = xdv_k::Sandbox::new(xdv_k::EngineLimits::default()).expect("sandbox");
+    let guest = sandbox
+        .compile(&files[&k.guest.as_ref().expect("guest").value])
+        .expect("compiles");
+    let direct = sandbox
+        .run(
+            &guest,
+            &xdv_k::RunConfig {
+                seed: xdv_runtime::run::vhm_seed(m.seed, decl),
+                limits: xdv_k::Limits {
+                    fuel_max: k.fuel_units,
+                    fuel_per_slice: machine.k.fuel_per_slice,
+                    memory_bytes_max: k.memory_bytes,
+                    qubits_max: decl.q.as_ref().map_or(0, |q| q.qubits),
+                    shots_max: decl.q.as_ref().map_or(0, |q| q.shots),
+                    ..xdv_k::Limits::default()
+                },
+                args: vec![decl.name.clone()],
+                stdin: Vec::new(),
+                jobs: xdv_k::JobMode::Inline,
+            },
+        )
+        .expect("runs");
+    assert_eq!(
+        vhm(&r, "chemistry").results[0]["stdout"].as_str(),
+        Some(String::from_utf8_lossy(&direct.stdout).as_ref())
+    );
     // Deterministic: the same report and trace again.
     let (r2, trace2) = go("vqe-vhm", &Options::default());
     assert_eq!(r2.to_json(), r.to_json());
@@ -871,4 +962,95 @@ fn a_q_provider_with_a_device_reports_its_model() {
             ["cx", "id", "rz", "sx", "x"].map(String::from).to_vec()
         ))
     );
+}
+
+/// A WebAssembly text module whose data segment holds `data` (every byte escaped).
+fn wat_data(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("\\{b:02x}")).collect()
+}
+
+#[test]
+fn a_guests_jobs_are_charged_and_refused_by_the_core_like_any_job() {
+    // The guest submits a 60-shot job (run on its partition) and then another (over what is
+    // left of its 100-shot budget: the core refuses it, the guest reads an error result), and
+    // prints both results.
+    let ok = br#"{"qasm": "OPENQASM 2.0; include \"qelib1.inc\"; qreg q[1]; creg c[1]; x q[0]; measure q -> c;", "shots": 60}"#;
+    let refused = ok;
+    let module = format!(
+        r#"(module
+  (import "wasi_snapshot_preview1" "fd_write" (func $fd_write (param i32 i32 i32 i32) (result i32)))
+  (import "xdv" "q_submit" (func $q_submit (param i32 i32) (result i32)))
+  (import "xdv" "await_next" (func $await (result i32)))
+  (import "xdv" "result_read" (func $read (param i32 i32 i32) (result i32)))
+  (memory (export "memory") 1)
+  (data (i32.const 1024) "{a}")
+  (data (i32.const 2048) "{b}")
+  (data (i32.const 3072) "\0a")
+  (func $print (param $p i32) (param $n i32)
+    (i32.store (i32.const 0) (local.get $p))
+    (i32.store (i32.const 4) (local.get $n))
+    (drop (call $fd_write (i32.const 1) (i32.const 0) (i32.const 1) (i32.const 8))))
+  (func (export "_start") (local $j i32) (local $n i32)
+    (local.set $j (call $q_submit (i32.const 1024) (i32.const {la})))
+    (drop (call $await))
+    (local.set $n (call $read (local.get $j) (i32.const 8192) (i32.const 16384)))
+    (call $print (i32.const 8192) (local.get $n))
+    (call $print (i32.const 3072) (i32.const 1))
+    (local.set $j (call $q_submit (i32.const 2048) (i32.const {lb})))
+    (drop (call $await))
+    (local.set $n (call $read (local.get $j) (i32.const 8192) (i32.const 16384)))
+    (call $print (i32.const 8192) (local.get $n))))"#,
+        a = wat_data(ok),
+        b = wat_data(refused),
+        la = ok.len(),
+        lb = refused.len(),
+    );
+    let manifest = r#"
+name = "guest-jobs"
+[[vhm]]
+name = "g"
+[vhm.k]
+guest = "g.wat"
+fuel_units = 10000000
+[vhm.q]
+qubits = 1
+shots = 100
+"#;
+    let m = Manifest::from_toml(manifest, "run.toml").expect("manifest");
+    let files = BTreeMap::from([("g.wat".to_string(), module.into_bytes())]);
+    let mut sink = MemSink::default();
+    let r = run(
+        &m,
+        &files,
+        Machine::default_machine(),
+        &Options::default(),
+        Resume::default(),
+        &mut sink,
+    )
+    .expect("runs");
+    let v = vhm(&r, "g");
+    assert_eq!(v.status, VhmStatus::Finished, "{:?}", v.status);
+    let out = v.results[0]["stdout"].as_str().expect("stdout").to_string();
+    let mut lines = out.lines();
+    let first: Value = serde_json::from_str(lines.next().expect("first")).expect("json");
+    let second: Value = serde_json::from_str(lines.next().expect("second")).expect("json");
+    assert_eq!(first["ok"], Value::Bool(true), "{first}");
+    assert_eq!(first["counts"]["1"], 60, "{first}");
+    assert_eq!(second["ok"], Value::Bool(false), "{second}");
+    assert_eq!(second["error"]["kind"], "refused", "{second}");
+    assert!(second["error"]["message"]
+        .as_str()
+        .unwrap_or("")
+        .contains("shots"));
+    // 60 shots charged: the refused job took nothing.
+    let row = r
+        .resource_table
+        .iter()
+        .find(|row| row.resource.name() == "shots")
+        .expect("shots row");
+    assert_eq!(row.consumed, 60);
+    // The refusal is the core's, in the trace.
+    let (rep, _) =
+        xdv_trace::replay(&sink.trace, xdv_trace::ReplayOptions::default()).expect("replays");
+    assert!(rep.rejected >= 1);
 }

@@ -543,6 +543,34 @@ pub fn verify_chain(bytes: &[u8]) -> Result<(u64, [u8; 32]), TraceError> {
     })
 }
 
+/// Every input of a trace, in order, after checking the header and every record's chain hash
+/// (as [`verify_chain`]; an unsealed trace is read up to its last complete record). The inputs
+/// are not re-applied: use [`replay`] to verify the decisions.
+pub fn read_inputs(bytes: &[u8]) -> Result<Vec<Input>, TraceError> {
+    let bytes = &bytes[..complete_prefix(bytes)];
+    let mut c = Cursor { b: bytes, pos: 0 };
+    let (_, _, mut chain_hash) = header(&mut c)?;
+    let mut inputs = Vec::new();
+    while let Some(f) = c.next_record()? {
+        chain_hash = chain(&chain_hash, f.body);
+        if chain_hash != f.hash {
+            return Err(TraceError::ChainMismatch {
+                seq: inputs.len() as u64,
+                offset: f.start as u64,
+            });
+        }
+        if let Record::Input { input, .. } = f.record {
+            let input: Input = decode_exact(input).map_err(|detail| TraceError::Corrupt {
+                offset: f.start as u64,
+                what: "input",
+                detail,
+            })?;
+            inputs.push(input);
+        }
+    }
+    Ok(inputs)
+}
+
 /// Re-applies every input of a trace to a fresh core, verifying every chain hash, every decision
 /// and every state digest. Returns the report and the final core.
 pub fn replay(bytes: &[u8], opts: ReplayOptions) -> Result<(ReplayReport, Core), TraceError> {

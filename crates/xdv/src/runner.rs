@@ -35,6 +35,11 @@ pub struct RunArgs {
     /// The key directory that signs the audit log (`xdv keys generate DIR`).
     #[arg(long, requires = "audit")]
     keys: Option<PathBuf>,
+    /// Enforce capability tokens: every VHM must present one (its `token` key), checked at every
+    /// boundary against the operator's token root key in this key directory
+    /// (`xdv keys generate DIR`; only its public `token-root.pub` is read).
+    #[arg(long)]
+    token_root: Option<PathBuf>,
     /// Print one JSON document.
     #[arg(long)]
     json: bool,
@@ -117,9 +122,13 @@ pub fn run(a: RunArgs) -> Result<ExitCode> {
             })
         }
     };
+    let token_root = match &a.token_root {
+        Some(dir) => Some(crate::token::load_root(dir)?),
+        None => None,
+    };
     let opts = Options {
         inject_fault,
-        ..Options::default()
+        token_root,
     };
     if let Some(k) = &a.keys {
         // Fail before the run, not after it.

@@ -493,8 +493,9 @@ fn load_authority(dir: &Path) -> Result<Authority> {
     Ok(a)
 }
 
-/// The 32-byte token root public key in `DIR/token-root.pub` (hex).
-fn load_root(dir: &Path) -> Result<Vec<u8>> {
+/// The operator's 32-byte token root public key, read from `DIR/token-root.pub` (hex; a key
+/// directory made by `xdv keys generate`).
+pub fn load_root(dir: &Path) -> Result<Vec<u8>> {
     let path = dir.join(TOKEN_PUBLIC_FILE);
     let text = read_limited(&path)?;
     match xdv_sdbm::unhex(&text) {

@@ -47,6 +47,7 @@ fn examples_run_and_their_state_and_trace_verify() {
         "three-tenants",
         "white-paper-pipeline",
         "vqe-vhm",
+        "noisy-device",
     ] {
         let dir = tmp(&format!("verify-{ex}"));
         let trace = dir.with_extension("trace");
@@ -219,4 +220,109 @@ fn a_bad_manifest_is_a_located_error() {
         "{err}"
     );
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn a_run_that_enforces_tokens_admits_what_they_allow_and_refuses_the_rest() {
+    let dir = tmp("tokens");
+    std::fs::create_dir_all(&dir).expect("dir");
+    let d = |f: &str| dir.join(f).to_string_lossy().into_owned();
+    let ok = |o: &Output| assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    ok(&xdv(&["keys", "generate", &d("keys")]));
+    // alice may run Q jobs of up to 2000 shots; bob may run Q jobs but not be created with Φ.
+    ok(&xdv(&[
+        "token",
+        "mint",
+        "--keys",
+        &d("keys"),
+        "--subject",
+        "vhm:alice",
+        "--domains",
+        "q",
+        "--operations",
+        "create,submit",
+        "--max",
+        "shots=2000",
+        "--out",
+        &d("alice.token"),
+    ]));
+    ok(&xdv(&[
+        "token",
+        "mint",
+        "--keys",
+        &d("keys"),
+        "--subject",
+        "vhm:bob",
+        "--domains",
+        "q",
+        "--operations",
+        "create,submit",
+        "--out",
+        &d("bob.token"),
+    ]));
+    let bell =
+        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../examples/three-tenants/bell.qasm");
+    std::fs::copy(&bell, dir.join("bell.qasm")).expect("copy");
+    let manifest = r#"
+name = "tokens"
+[[vhm]]
+name = "alice"
+token = "alice.token"
+[vhm.q]
+qubits = 2
+shots = 2000
+[[vhm.step]]
+domain = "q"
+circuit = "bell.qasm"
+shots = 1000
+
+[[vhm]]
+name = "bob"
+token = "bob.token"
+[vhm.q]
+qubits = 2
+shots = 1000
+[vhm.phi]
+modes = 2
+coherence_window_ns = 10000
+[[vhm.step]]
+domain = "q"
+circuit = "bell.qasm"
+shots = 1000
+"#;
+    std::fs::write(dir.join("run.toml"), manifest).expect("manifest");
+    let trace = d("run.trace");
+    let o = xdv(&[
+        "run",
+        &d("run.toml"),
+        "--token-root",
+        &d("keys"),
+        "--trace",
+        &trace,
+        "--json",
+    ]);
+    assert_eq!(o.status.code(), Some(1), "bob is refused: exit 1");
+    let r: Value = serde_json::from_slice(&o.stdout).expect("JSON report");
+    let status = |n: &str| {
+        r["vhms"]
+            .as_array()
+            .expect("vhms")
+            .iter()
+            .find(|v| v["name"] == n)
+            .map(|v| (v["status"].clone(), v["fault"].clone()))
+            .expect("vhm")
+    };
+    assert_eq!(status("alice").0, "finished");
+    let (s, why) = status("bob");
+    assert_eq!(s, "faulted");
+    assert!(
+        why.as_str().unwrap_or("").contains("token insufficient"),
+        "{why}"
+    );
+    // The refusal is in the trace, which verifies.
+    ok(&xdv(&["replay", &trace]));
+    // Tokens named, no root key given: a usage error before anything runs.
+    let o = xdv(&["run", &d("run.toml")]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("--token-root"));
 }
