@@ -28,6 +28,13 @@ pub const E_NONE: i32 = -1;
 pub const E_BUSY: i32 = -2;
 /// Status: the buffer is smaller than the message (which stays queued); see `chan_peek_len`.
 pub const E_TOO_SMALL: i32 = -3;
+/// Status: the driver's boundary check refused the message (the guest's capability token does
+/// not allow it); nothing was queued.
+pub const E_DENIED: i32 = -4;
+
+/// A driver's check of every message before it is queued: `(sending guest, channel, bytes)`
+/// → allowed. The hypervisor checks the sender's capability token here.
+pub type SendCheck = Arc<dyn Fn(usize, usize, usize) -> bool + Send + Sync>;
 
 /// Log levels accepted by `xdv.log` (0 = trace … 4 = error).
 pub const LOG_LEVELS: [&str; 5] = ["trace", "debug", "info", "warn", "error"];
@@ -226,6 +233,11 @@ pub(crate) struct Channels {
     /// Every message queued, in order, until the driver takes them (`Session::take_sent`):
     /// (channel, the sender's side, the bytes).
     pub(crate) sent: Vec<(usize, usize, Vec<u8>)>,
+    /// The driver's check of each message, if it set one.
+    pub(crate) send_check: Option<SendCheck>,
+    /// Messages the check refused, until the driver takes them (`Session::take_denied`):
+    /// (channel, the sender's side, the message's length).
+    pub(crate) denied: Vec<(usize, usize, usize)>,
 }
 
 impl Channels {
@@ -235,6 +247,8 @@ impl Channels {
                 .map(|_| [VecDeque::new(), VecDeque::new()])
                 .collect(),
             sent: Vec::new(),
+            send_check: None,
+            denied: Vec::new(),
         }
     }
 }
@@ -702,11 +716,21 @@ pub(crate) fn add_to_linker<T: HasHost>(linker: &mut Linker<T>) -> wasmtime::Res
             let Some(queues) = channels.queues.get_mut(ep.channel) else {
                 return Err(trap(misuse("chan_send", "the channel is gone")));
             };
-            let inbox = &mut queues[1 - ep.side];
-            if inbox.len() >= queue_max as usize {
+            if queues[1 - ep.side].len() >= queue_max as usize {
                 return Ok(E_BUSY);
             }
-            inbox.push_back(msg.clone());
+            let allowed = channels
+                .send_check
+                .as_ref()
+                .is_none_or(|check| check(host.guest, ep.channel, msg.len()));
+            if !allowed {
+                channels.denied.push((ep.channel, ep.side, msg.len()));
+                return Ok(E_DENIED);
+            }
+            let Some(queues) = channels.queues.get_mut(ep.channel) else {
+                return Err(trap(misuse("chan_send", "the channel is gone")));
+            };
+            queues[1 - ep.side].push_back(msg.clone());
             channels.sent.push((ep.channel, ep.side, msg));
             drop(channels);
             host.messages_sent += 1;

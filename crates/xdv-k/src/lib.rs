@@ -24,10 +24,11 @@ pub mod jobs;
 pub mod limits;
 pub mod sandbox;
 
+pub use abi::{SendCheck, E_DENIED};
 pub use error::{AbiMisuse, CompleteError, KError, TrapInfo, TrapKind};
 pub use jobs::{Domain, JobOutcome};
 pub use limits::{EngineLimits, Limits};
 pub use sandbox::{
-    Channel, Exit, Guest, GuestReport, JobMode, RunConfig, Sandbox, SentMessage, Session, Slice,
-    Submitted,
+    Channel, DeniedSend, Exit, Guest, GuestReport, JobMode, RunConfig, Sandbox, SentMessage,
+    Session, Slice, Submitted,
 };

@@ -334,6 +334,17 @@ pub struct SentMessage {
     pub payload: Vec<u8>,
 }
 
+/// A message the driver's send check refused ([`Session::take_denied`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct DeniedSend {
+    /// The channel (its index in the session's channel list).
+    pub channel: usize,
+    /// The sending guest.
+    pub from: usize,
+    /// The message's length, bytes.
+    pub bytes: usize,
+}
+
 /// What one slice of a guest did.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Slice {
@@ -486,6 +497,33 @@ impl Session {
                     from: ends[side],
                     to: ends[1 - side],
                     payload,
+                })
+            })
+            .collect()
+    }
+
+    /// Sets the driver's check of every message a guest sends, before it is queued (a refused
+    /// send returns `E_DENIED` to the guest and is reported by [`Session::take_denied`]).
+    pub fn set_send_check(&mut self, check: Option<abi::SendCheck>) {
+        if let Ok(mut c) = self.channels.lock() {
+            c.send_check = check;
+        }
+    }
+
+    /// The sends the driver's check refused since the last call, in order.
+    pub fn take_denied(&mut self) -> Vec<DeniedSend> {
+        let denied = match self.channels.lock() {
+            Ok(mut c) => std::mem::take(&mut c.denied),
+            Err(_) => Vec::new(),
+        };
+        denied
+            .into_iter()
+            .filter_map(|(channel, side, bytes)| {
+                let ends = self.ends.get(channel)?;
+                Some(DeniedSend {
+                    channel,
+                    from: ends[side],
+                    bytes,
                 })
             })
             .collect()

@@ -339,6 +339,16 @@ fn creation_asks(d: &VhmDecl, operation: DeniedOp) -> Vec<Ask> {
     asks
 }
 
+/// Sending a message of `bytes` on a channel.
+fn send_ask(bytes: u64) -> Ask {
+    Ask {
+        operation: DeniedOp::Send,
+        domain: Domain::K,
+        resource: "message_bytes",
+        amount: bytes,
+    }
+}
+
 /// A submission's ask: a job of `domain` costing `amount` of `resource`.
 fn submit_ask(domain: Domain, resource: &'static str, amount: u64) -> Ask {
     Ask {
@@ -469,7 +479,9 @@ struct Runner<'a> {
     session_vhms: Vec<usize>,
     messages: u64,
     /// The boundary manager, when the run enforces tokens.
-    gate: Option<Gate>,
+    gate: Option<std::sync::Arc<Gate>>,
+    /// The tokens of the guests of the session, by guest index (for the send check).
+    guest_tokens: std::sync::Arc<Vec<Option<xdv_token::Token>>>,
     /// Scheduled revocations: the tick from which they apply, the revocation ids, and whether
     /// they were applied.
     revokes: Vec<(u64, Vec<String>, bool)>,
@@ -625,11 +637,13 @@ impl<'a> Runner<'a> {
             )));
         }
         let gate = match &opts.token_root {
-            Some(root) => Some(Gate::new(root).map_err(|e| RunError::Unsupported {
-                key: "token root key".into(),
-                message: format!("the operator's token root key is unusable: {e}"),
-                hint: "pass the key directory `xdv keys generate` made".into(),
-            })?),
+            Some(root) => Some(std::sync::Arc::new(Gate::new(root).map_err(|e| {
+                RunError::Unsupported {
+                    key: "token root key".into(),
+                    message: format!("the operator's token root key is unusable: {e}"),
+                    hint: "pass the key directory `xdv keys generate` made".into(),
+                }
+            })?)),
             None => {
                 if let Some(v) = vhms.iter().find(|v| v.decl.token.is_some()) {
                     let key = v
@@ -703,6 +717,7 @@ impl<'a> Runner<'a> {
             session_vhms: Vec::new(),
             messages: 0,
             gate,
+            guest_tokens: std::sync::Arc::new(Vec::new()),
             revokes,
             guest_jobs: BTreeMap::new(),
             blocked: Vec::new(),
@@ -1449,6 +1464,12 @@ impl<'a> Runner<'a> {
         for (n, (i, _, _)) in specs.iter().enumerate() {
             self.vhms[*i].guest = Some(n);
         }
+        self.guest_tokens = std::sync::Arc::new(
+            specs
+                .iter()
+                .map(|(i, _, _)| self.vhms[*i].token.clone())
+                .collect(),
+        );
         self.guests = Some(session);
         for (i, why) in failed {
             self.fault(i, 20, why)?;
@@ -1550,6 +1571,49 @@ impl<'a> Runner<'a> {
         Some(r)
     }
 
+    /// Lets the boundary manager check every message a guest sends before it is queued: the
+    /// sender's token must allow sending its length in bytes at the present logical time.
+    fn install_send_check(&mut self) {
+        let Some(gate) = self.gate.clone() else {
+            return;
+        };
+        let tokens = self.guest_tokens.clone();
+        let revoked = self.core.state().revoked_tokens.clone();
+        let now_ns = self.core.now_ns();
+        let Some(session) = self.guests.as_mut() else {
+            return;
+        };
+        session.set_send_check(Some(std::sync::Arc::new(move |guest, _channel, bytes| {
+            let Some(Some(t)) = tokens.get(guest) else {
+                return false;
+            };
+            gate.check(t, send_ask(bytes as u64), now_ns, &revoked)
+                .is_ok()
+        })));
+    }
+
+    /// Records the sends the boundary manager refused in the last slice: each faults its sender.
+    fn record_denied_sends(&mut self) -> Result<(), RunError> {
+        let Some(session) = self.guests.as_mut() else {
+            return Ok(());
+        };
+        for d in session.take_denied() {
+            let Some(&vi) = self.session_vhms.get(d.from) else {
+                continue;
+            };
+            let ask = send_ask(d.bytes as u64);
+            let r = self.refused(vi, &[ask]).map_or(
+                Refusal {
+                    reason: DenyReason::Insufficient,
+                    message: "the token does not allow this message".into(),
+                },
+                |(_, r)| r,
+            );
+            self.deny(vi, ask, r)?;
+        }
+        Ok(())
+    }
+
     /// Records every message the guests sent in the last slice as a `Send` on the core's channel,
     /// by the sender with its endpoint capability; the payload recorded is the message's length
     /// (u32 LE) and BLAKE3 hash, so the trace holds a commitment to each message, not its bytes.
@@ -1572,15 +1636,6 @@ impl<'a> Runner<'a> {
             let Some(&(_, cap)) = ends.iter().find(|(v, _)| *v == id) else {
                 continue;
             };
-            let ask = Ask {
-                operation: DeniedOp::Send,
-                domain: Domain::K,
-                resource: "message_bytes",
-                amount: m.payload.len() as u64,
-            };
-            if !self.allowed(vi, &[ask])? {
-                continue;
-            }
             let mut payload = (m.payload.len() as u32).to_le_bytes().to_vec();
             payload.extend_from_slice(blake3::hash(&m.payload).as_bytes());
             self.messages += 1;
@@ -1933,6 +1988,7 @@ impl<'a> Runner<'a> {
             // K slices first, in the core's dispatch order (guests share channels, so they run
             // one after another); then the Q and Φ jobs, in parallel.
             let mut k_done: Vec<(JobId, usize, Result<Vec<u8>, ProviderError>)> = Vec::new();
+            self.install_send_check();
             for e in &effects {
                 if let Effect::RunSlice { job, last, .. } = e {
                     let Some(&vi) = self.jobs.get(job) else {
@@ -1949,6 +2005,7 @@ impl<'a> Runner<'a> {
                         });
                         k_done.push((*job, vi, bytes));
                     }
+                    self.record_denied_sends()?;
                     self.record_messages()?;
                     self.guest_submissions()?;
                 }

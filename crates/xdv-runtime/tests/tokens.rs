@@ -433,3 +433,113 @@ fn tokens_without_a_root_key_and_revocations_without_tokens_are_refused() {
         other => panic!("expected a refusal: {:?}", other.map(|r| r.0.state_hash)),
     }
 }
+
+/// A guest module with WASI's `fd_write`, `xdv.chan_send`, `xdv.chan_recv` and `xdv.yield`,
+/// `data` at address 1024, and `body` as its `_start`.
+fn ipc_module(data: &str, body: &str) -> Vec<u8> {
+    format!(
+        r#"(module
+  (import "wasi_snapshot_preview1" "fd_write" (func $fd_write (param i32 i32 i32 i32) (result i32)))
+  (import "xdv" "chan_send" (func $chan_send (param i32 i32 i32) (result i32)))
+  (import "xdv" "chan_recv" (func $chan_recv (param i32 i32 i32) (result i32)))
+  (import "xdv" "yield" (func $yield))
+  (memory (export "memory") 1)
+  (data (i32.const 1024) "{data}")
+  (func (export "_start") (local $n i32) (local $len i32)
+{body}))"#
+    )
+    .into_bytes()
+}
+
+#[test]
+fn every_message_is_checked_against_its_senders_token_before_it_is_queued() {
+    // `ping` sends "ping" (4 bytes) once and prints the status; `pong` waits for a message and
+    // prints it (yielding while none is there).
+    let ping = ipc_module(
+        "ping",
+        "(local.set $n (call $chan_send (i32.const 0) (i32.const 1024) (i32.const 4)))
+         (i32.store (i32.const 3000) (i32.add (i32.const 48) (i32.sub (i32.const 0) (local.get $n))))
+         (i32.store (i32.const 0) (i32.const 3000))
+         (i32.store (i32.const 4) (i32.const 1))
+         (drop (call $fd_write (i32.const 1) (i32.const 0) (i32.const 1) (i32.const 8)))",
+    );
+    let pong = ipc_module(
+        "",
+        "(loop $l
+           (local.set $len (call $chan_recv (i32.const 0) (i32.const 2048) (i32.const 64)))
+           (if (i32.gt_s (local.get $len) (i32.const 0))
+             (then
+               (i32.store (i32.const 0) (i32.const 2048))
+               (i32.store (i32.const 4) (local.get $len))
+               (drop (call $fd_write (i32.const 1) (i32.const 0) (i32.const 1) (i32.const 8))))
+             (else (call $yield) (br $l))))",
+    );
+    let text = "name = \"ipc\"\n\
+        [[vhm]]\nname = \"ping\"\ntoken = \"ping.token\"\n[vhm.k]\nguest = \"ping.wat\"\nfuel_units = 3000000\n\
+        [[vhm]]\nname = \"pong\"\ntoken = \"pong.token\"\n[vhm.k]\nguest = \"pong.wat\"\nfuel_units = 3000000\n\
+        [[channel]]\nbetween = [\"ping\", \"pong\"]\n";
+    let a = authority();
+    let pong_token = mint(&a, "pong", &grant(&[Domain::K], &ALL_OPS));
+    let run_with = |ping_token: &Token| {
+        let m = Manifest::from_toml(text, "ipc.toml").expect("parses");
+        let mut files = BTreeMap::from([
+            ("ping.wat".to_string(), ping.clone()),
+            ("pong.wat".to_string(), pong.clone()),
+        ]);
+        for (n, t) in [("ping.token", ping_token), ("pong.token", &pong_token)] {
+            files.insert(n.into(), t.to_base64().expect("base64").into_bytes());
+        }
+        let mut sink = Keep::default();
+        let opts = Options {
+            token_root: Some(a.public_key()),
+            ..Options::default()
+        };
+        let r = run(
+            &m,
+            &files,
+            xdv_core::Machine::default_machine(),
+            &opts,
+            Resume::default(),
+            &mut sink,
+        )
+        .expect("runs");
+        (r, sink.trace)
+    };
+    let stdout = |r: &RunReport, p: &str| -> Option<String> {
+        r.vhms
+            .iter()
+            .find(|v| v.path == p)
+            .and_then(|v| v.results.first())
+            .and_then(|x| x["stdout"].as_str().map(str::to_string))
+    };
+    // With the right to send, the message arrives.
+    let (r, _) = run_with(&mint(&a, "ping", &grant(&[Domain::K], &ALL_OPS)));
+    assert_eq!(stdout(&r, "pong").as_deref(), Some("ping"));
+    assert_eq!(
+        stdout(&r, "ping").as_deref(),
+        Some("0"),
+        "chan_send returned 0"
+    );
+    // Without it (or with a 3-byte cap), the send is refused before the message is queued: the
+    // guest sees E_DENIED (-4), its VHM faults, pong never gets the message.
+    let no_send: Vec<Operation> = ALL_OPS
+        .iter()
+        .copied()
+        .filter(|o| *o != Operation::Send)
+        .collect();
+    let mut capped = grant(&[Domain::K], &ALL_OPS);
+    capped.resources_max = vec![("message_bytes".into(), 3)];
+    for t in [
+        mint(&a, "ping", &grant(&[Domain::K], &no_send)),
+        mint(&a, "ping", &capped),
+    ] {
+        let (r, trace) = run_with(&t);
+        faulted_with(&r, "ping", "send 4 message_bytes");
+        assert_ne!(stdout(&r, "pong").as_deref(), Some("ping"));
+        assert_eq!(r.messages, 0);
+        let d = denials(&trace);
+        assert_eq!(d.len(), 1, "{d:?}");
+        assert_eq!(d[0].1.operation, DeniedOp::Send);
+        assert_eq!(d[0].1.amount, 4);
+    }
+}
