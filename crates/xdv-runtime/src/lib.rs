@@ -20,4 +20,4 @@ pub mod run;
 pub mod store;
 
 pub use manifest::{Manifest, ManifestError};
-pub use run::{run, Options, Resume, RunError, RunReport, Sink, VhmStatus};
+pub use run::{run, Options, Resume, RunError, RunReport, Sink, VhmStatus, Warm};

@@ -224,6 +224,9 @@ pub struct GuestQJob {
     pub limits: xdv_k::Limits,
     /// The VHM's own physical qubits in the provider's numbering, ascending.
     pub physical: Vec<u32>,
+    /// The request as the runtime already parsed it (to declare its cost), if it did: the
+    /// provider runs it instead of parsing the bytes again.
+    pub parsed: Option<std::sync::Arc<xdv_k::jobs::QRequest>>,
 }
 
 /// A Φ job a guest submitted through the ABI (`phi_submit`).
@@ -440,6 +443,8 @@ impl Provider for EmbeddedQ {
                     error: placed.predicted_error,
                 })
             }
+            // The ideal simulator predicts no error: nothing to parse.
+            JobRequest::GuestQ(_) if self.device.is_none() => Ok(Prediction::default()),
             JobRequest::GuestQ(job) => match place_guest_q(job, self.device.as_ref()) {
                 Ok((_, placed)) => Ok(Prediction {
                     error: placed.predicted_error,
@@ -472,7 +477,10 @@ fn place_guest_q(
     job: &GuestQJob,
     device: Option<&xdv_q::device::Device>,
 ) -> Result<(xdv_k::jobs::QRequest, PlacedCircuit), Value> {
-    let req = xdv_k::jobs::parse_q(&job.request, job.seed, &job.limits).map_err(result_doc)?;
+    let req = match &job.parsed {
+        Some(r) => (**r).clone(),
+        None => xdv_k::jobs::parse_q(&job.request, job.seed, &job.limits).map_err(result_doc)?,
+    };
     let placed = place_circuit(
         req.circuit.clone(),
         "job",

@@ -121,6 +121,60 @@ pub struct Options {
     /// capability token, checked at every boundary; without it the manifest may name no tokens
     /// and the operator's own authority runs every VHM.
     pub token_root: Option<Vec<u8>>,
+    /// A K sandbox with the manifest's guests already compiled, reused instead of compiling them
+    /// again (a guest it lacks is compiled in it).
+    pub warm: Option<Warm>,
+}
+
+/// A K sandbox and guests compiled in it ahead of runs: compiling a guest with cranelift is most
+/// of a short run's time, and a service (or a benchmark) that runs the same guests again need
+/// not pay it again. Results do not depend on whether a run was warm.
+#[derive(Clone)]
+pub struct Warm {
+    sandbox: std::sync::Arc<xdv_k::Sandbox>,
+    guests: BTreeMap<String, Result<xdv_k::Guest, xdv_k::TrapInfo>>,
+}
+
+impl std::fmt::Debug for Warm {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Warm")
+            .field("guests", &self.guests.keys().collect::<Vec<_>>())
+            .finish()
+    }
+}
+
+impl Warm {
+    /// A sandbox with every guest `manifest` names compiled (`files` holds their bytes).
+    pub fn new(manifest: &Manifest, files: &BTreeMap<String, Vec<u8>>) -> Result<Warm, RunError> {
+        let sandbox = xdv_k::Sandbox::new(xdv_k::EngineLimits::default())
+            .map_err(|e| RunError::Sink(format!("the K sandbox: {e}")))?;
+        let mut guests = BTreeMap::new();
+        for v in manifest.all_vhms() {
+            for g in guest_paths(v) {
+                let bytes = files.get(&g.value).ok_or_else(|| RunError::MissingFile {
+                    key: g.key.clone(),
+                    path: g.value.clone(),
+                })?;
+                guests
+                    .entry(g.value.clone())
+                    .or_insert_with(|| sandbox.compile(bytes));
+            }
+        }
+        Ok(Warm {
+            sandbox: std::sync::Arc::new(sandbox),
+            guests,
+        })
+    }
+}
+
+/// The guest modules a declared VHM runs: its guest and its K steps' guests.
+fn guest_paths(d: &VhmDecl) -> Vec<&crate::manifest::Located<String>> {
+    let guest = d.k.as_ref().and_then(|k| k.guest.as_ref());
+    let steps = d.steps.iter().filter_map(|s| match s {
+        StepDecl::K { guest, .. } => Some(guest),
+        _ => None,
+    });
+    guest.into_iter().chain(steps).collect()
 }
 
 /// How a VHM ended.
@@ -405,6 +459,8 @@ struct GuestJob {
     domain: Domain,
     /// The request (Q) or program (Φ).
     bytes: Vec<u8>,
+    /// A Q request as parsed at submission.
+    parsed: Option<std::sync::Arc<xdv_k::jobs::QRequest>>,
     /// Its seed.
     seed: u64,
 }
@@ -465,7 +521,7 @@ struct Runner<'a> {
     jobs_resumed: u64,
     /// The K provider: the sandbox, compiled guests by path, the session of the VHMs' guests
     /// (started after the VHMs are created) and one session per running K pipeline step.
-    sandbox: Option<xdv_k::Sandbox>,
+    sandbox: Option<std::sync::Arc<xdv_k::Sandbox>>,
     compiled: BTreeMap<String, Result<xdv_k::Guest, xdv_k::TrapInfo>>,
     guests: Option<xdv_k::Session>,
     k_steps: BTreeMap<JobId, xdv_k::Session>,
@@ -527,24 +583,23 @@ impl<'a> Runner<'a> {
         for d in &manifest.vhms {
             walk(d, None, manifest.seed, &mut vhms);
         }
-        let mut sandbox = None;
-        let mut compiled = BTreeMap::new();
+        let mut sandbox = opts.warm.as_ref().map(|w| w.sandbox.clone());
+        let mut compiled = opts
+            .warm
+            .as_ref()
+            .map(|w| w.guests.clone())
+            .unwrap_or_default();
         for v in &vhms {
-            let guest = v.decl.k.as_ref().and_then(|k| k.guest.as_ref());
-            let steps = v.decl.steps.iter().filter_map(|s| match s {
-                StepDecl::K { guest, .. } => Some(guest),
-                _ => None,
-            });
-            for g in guest.into_iter().chain(steps) {
+            for g in guest_paths(&v.decl) {
                 let bytes = files.get(&g.value).ok_or_else(|| RunError::MissingFile {
                     key: g.key.clone(),
                     path: g.value.clone(),
                 })?;
                 if sandbox.is_none() {
-                    sandbox = Some(
+                    sandbox = Some(std::sync::Arc::new(
                         xdv_k::Sandbox::new(xdv_k::EngineLimits::default())
                             .map_err(|e| RunError::Sink(format!("the K sandbox: {e}")))?,
-                    );
+                    ));
                 }
                 if let Some(sb) = &sandbox {
                     if !compiled.contains_key(&g.value) {
@@ -1224,15 +1279,18 @@ impl<'a> Runner<'a> {
             };
             let limits = self.guest_limits(vi);
             let kd = sub.domain;
+            let mut parsed = None;
             let (domain, cost, asks) = match kd {
                 xdv_k::Domain::Q => {
-                    let shots = match xdv_k::jobs::q_request_shots(&sub.request, &limits) {
-                        Ok(s) => s,
+                    let req = match xdv_k::jobs::parse_q(&sub.request, sub.seed, &limits) {
+                        Ok(r) => std::sync::Arc::new(r),
                         Err(o) => {
                             self.deliver(sub.guest, sub.job, o)?;
                             continue;
                         }
                     };
+                    let shots = req.shots_sampled();
+                    parsed = Some(req.clone());
                     let own = self.core.state().own_qubits(&self.core.state().vhms[&id]);
                     let prediction = match own.first() {
                         Some(&g) => {
@@ -1243,6 +1301,7 @@ impl<'a> Runner<'a> {
                                 seed: sub.seed,
                                 limits,
                                 physical: own.iter().map(|&q| layout.q_local(q)).collect(),
+                                parsed: Some(req),
                             };
                             self.provider(Domain::Q, index)
                                 .predict(&JobRequest::GuestQ(job))
@@ -1340,6 +1399,7 @@ impl<'a> Runner<'a> {
                         job: sub.job,
                         domain,
                         bytes: sub.request,
+                        parsed,
                         seed: sub.seed,
                     },
                 );
@@ -1889,6 +1949,7 @@ impl<'a> Runner<'a> {
                     seed: g.seed,
                     limits,
                     physical: qubits.iter().map(|&q| layout.q_local(q)).collect(),
+                    parsed: g.parsed.clone(),
                 }),
                 Effect::ExecutePhi {
                     region, excluded, ..
@@ -2044,37 +2105,46 @@ impl<'a> Runner<'a> {
                     _ => qs[i as usize].as_ref(),
                 }
             };
-            let outcomes: Vec<Result<Vec<u8>, ProviderError>> = work
-                .par_iter()
-                .zip(&inject)
-                .zip(&resumed)
-                .map(|((d, &fail), stored)| {
-                    let p = provider(d.provider, d.index);
-                    if let Some(bytes) = stored {
-                        return decode_stored(bytes);
-                    }
-                    if fail {
-                        return Err(ProviderError::Failed {
-                            provider: p.name().to_string(),
-                            message: "injected fault".into(),
-                        });
-                    }
-                    let v = p.execute(&d.request)?;
-                    let bytes = serde_json::to_vec(&json!({"ok": v})).map_err(|e| {
-                        ProviderError::Failed {
-                            provider: p.name().to_string(),
-                            message: e.to_string(),
-                        }
+            let execute = |((d, &fail), stored): ((&Dispatched, &bool), &Option<Vec<u8>>)| {
+                let p = provider(d.provider, d.index);
+                if let Some(bytes) = stored {
+                    return decode_stored(bytes);
+                }
+                if fail {
+                    return Err(ProviderError::Failed {
+                        provider: p.name().to_string(),
+                        message: "injected fault".into(),
+                    });
+                }
+                let v = p.execute(&d.request)?;
+                let bytes =
+                    serde_json::to_vec(&json!({"ok": v})).map_err(|e| ProviderError::Failed {
+                        provider: p.name().to_string(),
+                        message: e.to_string(),
                     })?;
-                    if bytes.len() > RESULT_BYTES_MAX {
-                        return Err(ProviderError::Fit(format!(
-                            "the result is {} bytes, more than {RESULT_BYTES_MAX}",
-                            bytes.len()
-                        )));
-                    }
-                    Ok(bytes)
-                })
-                .collect();
+                if bytes.len() > RESULT_BYTES_MAX {
+                    return Err(ProviderError::Fit(format!(
+                        "the result is {} bytes, more than {RESULT_BYTES_MAX}",
+                        bytes.len()
+                    )));
+                }
+                Ok(bytes)
+            };
+            // Several jobs run in parallel on disjoint resources; one runs here, without handing
+            // it to a worker thread and waiting for it.
+            let outcomes: Vec<Result<Vec<u8>, ProviderError>> = if work.len() > 1 {
+                work.par_iter()
+                    .zip(&inject)
+                    .zip(&resumed)
+                    .map(execute)
+                    .collect()
+            } else {
+                work.iter()
+                    .zip(&inject)
+                    .zip(&resumed)
+                    .map(execute)
+                    .collect()
+            };
             // Completions in job-id order (the core dispatched in its own order; `work` follows it,
             // but sort anyway so the rule does not depend on that).
             let mut done: Vec<Completed> = work

@@ -1054,3 +1054,29 @@ shots = 100
         xdv_trace::replay(&sink.trace, xdv_trace::ReplayOptions::default()).expect("replays");
     assert!(rep.rejected >= 1);
 }
+
+#[test]
+fn a_warm_run_is_the_same_run() {
+    require_guests();
+    let (m, files, machine) = load("vqe-vhm", None);
+    let (cold, cold_trace) = go("vqe-vhm", &Options::default());
+    let warm = xdv_runtime::Warm::new(&m, &files).expect("warm");
+    let opts = Options {
+        warm: Some(warm),
+        ..Options::default()
+    };
+    for _ in 0..2 {
+        let mut sink = MemSink::default();
+        let r = run(
+            &m,
+            &files,
+            machine.clone(),
+            &opts,
+            Resume::default(),
+            &mut sink,
+        )
+        .expect("runs");
+        assert_eq!(r.to_json(), cold.to_json());
+        assert_eq!(sink.trace, cold_trace);
+    }
+}
