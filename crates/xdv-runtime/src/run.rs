@@ -393,6 +393,28 @@ fn creation_asks(d: &VhmDecl, operation: DeniedOp) -> Vec<Ask> {
     asks
 }
 
+/// What a Q job asks of a token: its shots and its predicted error.
+fn q_asks(shots: u64, error_ppm: u64) -> [Ask; 2] {
+    [
+        submit_ask(Domain::Q, "shots", shots),
+        submit_ask(Domain::Q, "error_budget_ppm", error_ppm),
+    ]
+}
+
+/// What a Φ job asks of a token: a coherence window reserved and the job submitted in it.
+fn phi_asks() -> [Ask; 2] {
+    let window = "coherence_window_ns";
+    [
+        Ask {
+            operation: DeniedOp::Reserve,
+            domain: Domain::Phi,
+            resource: window,
+            amount: PHI_JOB_NS,
+        },
+        submit_ask(Domain::Phi, window, PHI_JOB_NS),
+    ]
+}
+
 /// Sending a message of `bytes` on a channel.
 fn send_ask(bytes: u64) -> Ask {
     Ask {
@@ -1291,25 +1313,18 @@ impl<'a> Runner<'a> {
                     };
                     let shots = req.shots_sampled();
                     parsed = Some(req.clone());
-                    let own = self.core.state().own_qubits(&self.core.state().vhms[&id]);
-                    let prediction = match own.first() {
-                        Some(&g) => {
-                            let layout = self.core.layout();
-                            let index = layout.q_provider(g) as u32;
-                            let job = GuestQJob {
+                    let ppm = self
+                        .predict_q(id, |physical| {
+                            Some(JobRequest::GuestQ(GuestQJob {
                                 request: sub.request.clone(),
                                 seed: sub.seed,
                                 limits,
-                                physical: own.iter().map(|&q| layout.q_local(q)).collect(),
+                                physical,
                                 parsed: Some(req),
-                            };
-                            self.provider(Domain::Q, index)
-                                .predict(&JobRequest::GuestQ(job))
-                                .unwrap_or_default()
-                        }
-                        None => Default::default(),
-                    };
-                    let ppm = prediction.error_ppm();
+                            }))
+                        })
+                        .unwrap_or_default()
+                        .error_ppm();
                     (
                         Domain::Q,
                         JobCost {
@@ -1317,10 +1332,7 @@ impl<'a> Runner<'a> {
                             error_ppm: ppm,
                             ..JobCost::default()
                         },
-                        vec![
-                            submit_ask(Domain::Q, "shots", shots),
-                            submit_ask(Domain::Q, "error_budget_ppm", ppm),
-                        ],
+                        q_asks(shots, ppm),
                     )
                 }
                 xdv_k::Domain::Phi => {
@@ -1328,22 +1340,13 @@ impl<'a> Runner<'a> {
                         self.deliver(sub.guest, sub.job, o)?;
                         continue;
                     }
-                    let window = "coherence_window_ns";
                     (
                         Domain::Phi,
                         JobCost {
                             duration_ns: PHI_JOB_NS,
                             ..JobCost::default()
                         },
-                        vec![
-                            Ask {
-                                operation: DeniedOp::Reserve,
-                                domain: Domain::Phi,
-                                resource: window,
-                                amount: PHI_JOB_NS,
-                            },
-                            submit_ask(Domain::Phi, window, PHI_JOB_NS),
-                        ],
+                        phi_asks(),
                     )
                 }
             };
@@ -1749,25 +1752,11 @@ impl<'a> Runner<'a> {
                     // The provider predicts the job's error on the VHM's partition (routed onto
                     // its device, if it has one): the decoherence budget is charged with it.
                     let own = self.core.state().own_qubits(&self.core.state().vhms[&id]);
-                    let prediction = match own.first() {
-                        Some(&g) => {
-                            let index = self.core.layout().q_provider(g) as u32;
-                            match self.q_step_job(i, &own) {
-                                Some(job) => {
-                                    self.provider(Domain::Q, index).predict(&JobRequest::Q(job))
-                                }
-                                None => Ok(Default::default()),
-                            }
-                        }
-                        None => Ok(Default::default()),
-                    };
+                    let prediction =
+                        self.predict_q(id, |_| self.q_step_job(i, &own).map(JobRequest::Q));
                     match prediction {
                         Ok(p) => {
-                            let asks = [
-                                submit_ask(Domain::Q, "shots", *shots),
-                                submit_ask(Domain::Q, "error_budget_ppm", p.error_ppm()),
-                            ];
-                            if !self.allowed(i, &asks)? {
+                            if !self.allowed(i, &q_asks(*shots, p.error_ppm()))? {
                                 continue;
                             }
                             (
@@ -1787,17 +1776,7 @@ impl<'a> Runner<'a> {
                     }
                 }
                 StepDecl::Phi { .. } => {
-                    let window = "coherence_window_ns";
-                    let asks = [
-                        Ask {
-                            operation: DeniedOp::Reserve,
-                            domain: Domain::Phi,
-                            resource: window,
-                            amount: PHI_JOB_NS,
-                        },
-                        submit_ask(Domain::Phi, window, PHI_JOB_NS),
-                    ];
-                    if !self.allowed(i, &asks)? {
+                    if !self.allowed(i, &phi_asks())? {
                         continue;
                     }
                     let start_ns = self.free_window_start(id);
@@ -1899,6 +1878,26 @@ impl<'a> Runner<'a> {
             .as_ref()
             .map(|r| r.to_string())
             .unwrap_or_default()
+    }
+
+    /// What the Q provider of VHM `id` predicts of the job `job` builds from the VHM's own
+    /// qubits (in the provider's numbering); nothing for a VHM without qubits or a job.
+    fn predict_q(
+        &self,
+        id: VhmId,
+        job: impl FnOnce(Vec<u32>) -> Option<JobRequest>,
+    ) -> Result<crate::provider::Prediction, ProviderError> {
+        let st = self.core.state();
+        let own = st.own_qubits(&st.vhms[&id]);
+        let layout = self.core.layout();
+        let Some(&first) = own.first() else {
+            return Ok(Default::default());
+        };
+        let index = layout.q_provider(first) as u32;
+        match job(own.iter().map(|&q| layout.q_local(q)).collect()) {
+            Some(j) => self.provider(Domain::Q, index).predict(&j),
+            None => Ok(Default::default()),
+        }
     }
 
     /// The Q job of VHM `vi`'s current step on its own qubits `qubits` (global numbering).
