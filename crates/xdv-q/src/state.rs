@@ -60,19 +60,42 @@ pub fn state_bytes<T: Real>(qubits: u32) -> u64 {
 }
 
 /// A state vector of `n` qubits.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Debug)]
 pub struct StateVec<T: Real> {
     n: u32,
     amps: Vec<Complex<T>>,
+    /// Whether the amplitudes' pages may still be untouched since [`StateVec::zero`] allocated
+    /// them (all zero but the first); any mutable access clears it.
+    untouched: bool,
+}
+
+impl<T: Real> Clone for StateVec<T> {
+    fn clone(&self) -> Self {
+        StateVec {
+            n: self.n,
+            amps: self.amps.clone(),
+            untouched: false,
+        }
+    }
+}
+
+impl<T: Real> PartialEq for StateVec<T> {
+    /// Equal qubit counts and amplitudes.
+    fn eq(&self, other: &Self) -> bool {
+        self.n == other.n && self.amps == other.amps
+    }
 }
 
 impl<T: Real> StateVec<T> {
     /// |0…0⟩ on `n` qubits, refused before allocation if it would exceed `memory_bytes_max`.
     pub fn zero(n: u32, memory_bytes_max: u64) -> Result<Self, StateError> {
         Self::check(n, memory_bytes_max)?;
-        let mut amps = vec![Complex::new(T::zero(), T::zero()); 1usize << n];
+        // A large state comes on small pages, left for the engine to fault in from all its
+        // threads (see `zeroed_amplitudes`: huge pages' first touch can cost ten times as much,
+        // and varies from run to run).
+        let (mut amps, untouched) = crate::engine::zeroed_amplitudes::<T>(1usize << n);
         amps[0] = Complex::new(T::one(), T::zero());
-        Ok(StateVec { n, amps })
+        Ok(StateVec { n, amps, untouched })
     }
 
     /// Checks that an `n`-qubit state fits in `memory_bytes_max`.
@@ -104,6 +127,7 @@ impl<T: Real> StateVec<T> {
         StateVec {
             n: amps.len().trailing_zeros(),
             amps,
+            untouched: false,
         }
     }
 
@@ -119,7 +143,15 @@ impl<T: Real> StateVec<T> {
 
     /// The amplitudes, mutably (for engines).
     pub fn amplitudes_mut(&mut self) -> &mut [Complex<T>] {
+        self.untouched = false;
         &mut self.amps
+    }
+
+    /// Whether the pages may still be untouched since [`StateVec::zero`] (every amplitude zero
+    /// but the first, nothing written since); clears it. An engine that gets `true` may fault
+    /// the pages in ahead (see `engine::simd::first_touch`).
+    pub(crate) fn take_untouched(&mut self) -> bool {
+        std::mem::take(&mut self.untouched)
     }
 
     /// `Σ |a|²`, accumulated in `f64`.
@@ -166,6 +198,22 @@ mod tests {
             StateVec::<f32>::zero(41, u64::MAX),
             Err(StateError::TooManyQubits { .. })
         ));
+    }
+
+    #[test]
+    fn large_zero_states_are_zero_but_the_first_amplitude() {
+        // 2^20 amplitudes: 8 and 16 MiB, past the size where the pages are faulted in ahead.
+        fn check<T: Real>() {
+            let s = StateVec::<T>::zero(20, u64::MAX).unwrap();
+            let a = s.amplitudes();
+            assert_eq!(a.len(), 1 << 20);
+            assert_eq!(a[0], Complex::new(T::one(), T::zero()));
+            assert!(a[1..]
+                .iter()
+                .all(|z| *z == Complex::new(T::zero(), T::zero())));
+        }
+        check::<f32>();
+        check::<f64>();
     }
 
     #[test]

@@ -763,3 +763,181 @@ fn large_states_take_few_passes_and_the_totals_add_up() {
     assert_eq!(fast.stats_total(), sum);
     assert!(simd_detected() <= SimdLevel::Avx512);
 }
+
+// ---- Register programs ----
+
+/// Every shape a register program takes, on the lowest qubits (lane bits, register bits and the
+/// tile's and block's upper bits): one-qubit rotations in the unit-diagonal form (`rx`, `ry` at
+/// ordinary angles), the general forms (angles near π, where the off-diagonal dwarfs the
+/// diagonal; `h`, `u3`, `sx`), X and CX with every placement of control and target (lane or
+/// register bit, both control values), and diagonals alone, merged, on one register bit, on
+/// lanes only and spanning both.
+fn program_shapes(n: u32, seed: u64) -> Vec<Gate> {
+    let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    let cx = gates::lookup("cx").expect("table gate");
+    let mut out = Vec::new();
+    for layer in 0..6u32 {
+        for q in 0..n {
+            let a = uniform(&mut rng) * 6.0;
+            let gate = match (q + layer) % 9 {
+                0 => g("rx", &[a], &[q]),
+                1 => g("ry", &[a], &[q]),
+                2 => g("rz", &[a], &[q]),
+                3 => g("rx", &[std::f64::consts::PI - 1e-3 * a], &[q]),
+                4 => g("h", &[], &[q]),
+                5 => g("u3", &[a, 0.3, -0.7], &[q]),
+                6 => g("sx", &[], &[q]),
+                7 => g("ry", &[std::f64::consts::PI + 1e-3], &[q]),
+                _ => g("x", &[], &[q]),
+            };
+            out.push(gate);
+        }
+        for i in (layer % 2..n - 1).step_by(2) {
+            let (c, t) = if (i / 2 + layer) % 2 == 0 {
+                (i, i + 1)
+            } else {
+                (i + 1, i)
+            };
+            let mut gate = table_gate(cx, &[], &[c, t], &[], 0);
+            if (i + layer) % 3 == 0 {
+                gate.ctrl_state = 0;
+            }
+            out.push(gate);
+        }
+        // Diagonals: a controlled phase, a zz rotation, lone and paired rz.
+        let a = uniform(&mut rng) * 6.0;
+        out.push(g("cp", &[a], &[layer % n, (layer + 3) % n]));
+        out.push(g("rzz", &[a], &[(layer + 1) % n, (layer + 5) % n]));
+        out.push(g("cz", &[], &[0, 1]));
+        out.push(g("rz", &[a], &[(layer + 2) % 3]));
+    }
+    // CX between distant low qubits, either way round.
+    for (c, t) in [(0, 6), (6, 0), (2, 9), (9, 2), (1, 2), (5, 4)] {
+        if c < n && t < n {
+            out.push(g("cx", &[], &[c, t]));
+            out.push(g("ry", &[0.4], &[t]));
+        }
+    }
+    out
+}
+
+#[test]
+fn register_programs_match_the_reference_in_every_shape() {
+    for n in [10u32, 12, 15, 17] {
+        let gates = program_shapes(n, u64::from(n));
+        check_levels::<f64>(n, &gates, F64_TOL, 40 + u64::from(n));
+        check_levels::<f32>(n, &gates, F32_TOL, 60 + u64::from(n));
+        let no_fusion = FastOptions {
+            fusion: false,
+            ..FastOptions::default()
+        };
+        check_levels_with::<f64>(n, &gates, F64_TOL, 80 + u64::from(n), &no_fusion);
+    }
+}
+
+/// The same state with programs on and off, and the programs really run where the CPU has the
+/// vector kernels.
+#[test]
+fn register_programs_agree_with_the_kernels_they_replace() {
+    for (n, layers) in [(11u32, 8u32), (16, 10), (19, 6)] {
+        let gates = brickwork(n, layers, 90 + u64::from(n));
+        let mut rng = ChaCha8Rng::seed_from_u64(u64::from(n));
+        let init = random_state::<f64>(&mut rng, n);
+        for simd in levels() {
+            let run = |programs: bool| {
+                let mut s = init.clone();
+                let opts = FastOptions {
+                    programs,
+                    simd,
+                    ..FastOptions::default()
+                };
+                let stats = Fast::with_options(2, opts)
+                    .apply_with_stats(&mut s, &gates)
+                    .expect("valid gates");
+                (s, stats)
+            };
+            let (on, on_stats) = run(true);
+            let (off, off_stats) = run(false);
+            let f = on.fidelity(&off);
+            assert!(f >= 1.0 - F64_TOL, "n = {n}, {simd:?}: fidelity {f}");
+            assert_eq!(off_stats.programs, 0);
+            let vector = simd_detected().min(simd) >= SimdLevel::Avx2;
+            if vector {
+                assert!(on_stats.programs > 0, "{simd:?}: {on_stats:?}");
+                assert!(
+                    on_stats.program_ops * 10 >= on_stats.gates_out * 9,
+                    "{simd:?}: most operations run in programs: {on_stats:?}"
+                );
+            } else {
+                assert_eq!(on_stats.programs, 0);
+            }
+            assert_eq!(on_stats.passes, off_stats.passes);
+        }
+    }
+}
+
+/// Long runs of rotations whose unit-diagonal form grows the amplitudes (angles near π, where
+/// `1/cos` is large) and diagonals that never touch every slot: the pending scale must be
+/// applied before it leaves the precision's range, and at every sweep's end.
+#[test]
+fn register_programs_keep_the_scale_in_range() {
+    let n = 12u32;
+    let mut gates = Vec::new();
+    for rep in 0..400u32 {
+        let q = rep % 6;
+        let a = std::f64::consts::PI - 0.05 - 1e-4 * f64::from(rep);
+        gates.push(g(if rep % 2 == 0 { "rx" } else { "ry" }, &[a], &[q]));
+        gates.push(g("cx", &[], &[q, (q + 1) % 6]));
+        gates.push(g("rz", &[0.1 * f64::from(rep)], &[q + 4]));
+    }
+    check_levels::<f32>(n, &gates, F32_TOL, 71);
+    check_levels::<f64>(n, &gates, F64_TOL, 72);
+    // The result is normalised (no scale left over).
+    let mut s = zero_state::<f32>(n);
+    Fast::new(1)
+        .apply_with_stats(&mut s, &gates)
+        .expect("valid gates");
+    assert!((s.norm_sqr() - 1.0).abs() < 1e-4, "{}", s.norm_sqr());
+}
+
+/// A large fresh |0…0⟩ (its pages left for the engine to fault in, from one thread or from all
+/// of them): the same bits on 1 and 2 threads, the reference's state, and a clone or a state
+/// written through `amplitudes_mut` first runs the same.
+#[test]
+fn fresh_large_zero_states_run_the_same_on_any_thread_count() {
+    let n = 19;
+    let gates = brickwork(n, 2, 19);
+    let mut want = zero_state::<f64>(n);
+    Reference.apply_gates(&mut want, &gates);
+    let run = |threads: usize, prepare: &dyn Fn(&mut StateVec<f64>)| {
+        let mut s = zero_state::<f64>(n);
+        prepare(&mut s);
+        Fast::new(threads)
+            .apply_with_stats(&mut s, &gates)
+            .expect("valid gates");
+        s
+    };
+    let fresh1 = run(1, &|_| {});
+    let fresh2 = run(2, &|_| {});
+    assert!(bits(&fresh1) == bits(&fresh2), "1 and 2 threads differ");
+    let f = fresh1.fidelity(&want);
+    assert!(f >= 1.0 - F64_TOL, "fidelity {f}");
+    let written = run(2, &|s| s.amplitudes_mut()[1] = Complex::new(0.0, 0.0));
+    assert!(bits(&written) == bits(&fresh2));
+    let cloned = {
+        let mut s = zero_state::<f64>(n).clone();
+        Fast::new(2)
+            .apply_with_stats(&mut s, &gates)
+            .expect("valid gates");
+        s
+    };
+    assert!(bits(&cloned) == bits(&fresh2));
+    let f32s = {
+        let mut s = zero_state::<f32>(n + 1);
+        Fast::new(2)
+            .apply_with_stats(&mut s, &brickwork(n + 1, 1, 20))
+            .expect("valid gates");
+        s
+    };
+    assert!((f32s.norm_sqr() - 1.0).abs() < 1e-4);
+}

@@ -129,6 +129,7 @@ pub fn run(a: RunArgs) -> Result<ExitCode> {
     let opts = Options {
         inject_fault,
         token_root,
+        warm: None,
     };
     if let Some(k) = &a.keys {
         // Fail before the run, not after it.

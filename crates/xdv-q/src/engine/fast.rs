@@ -14,8 +14,9 @@
 use super::fusion::FusedGate;
 use super::fusion::{self, FastError};
 use super::kernels::{Kernel, Scratch};
+use super::program::{self, Entry};
 use super::sched::{self, Step};
-use super::simd::{self, SimdLevel};
+use super::simd::{self, Program, SimdLevel};
 use super::Engine;
 use crate::circuit::Gate;
 use crate::real::Real;
@@ -39,6 +40,10 @@ const BLOCK_QUBITS_MIN: u32 = 10;
 /// down to [`BLOCK_QUBITS_MIN`].
 const BLOCKS_LOG_MIN: u32 = 3;
 
+/// From this many qubits on, the register-program planner searches for better groups (below, a
+/// program's pass costs less than the search).
+const PROGRAM_SEARCH_QUBITS_MIN: u32 = 16;
+
 /// States below this many qubits run on the calling thread: the work is smaller than the cost of
 /// waking the pool.
 const PARALLEL_QUBITS_MIN: u32 = 14;
@@ -60,6 +65,10 @@ pub struct FastOptions {
     /// on one at a time inside a sweep (so they stream from L1 rather than L2); 0 picks
     /// [`tile_qubits`]. Values at or above the block size turn tiling off.
     pub tile_qubits: u32,
+    /// Whether a sweep's one- and two-qubit operations are grouped into register programs
+    /// (several operations per load and store of each amplitude; AVX2 and AVX-512 only). Off,
+    /// every operation runs as its own kernel.
+    pub programs: bool,
 }
 
 impl Default for FastOptions {
@@ -70,6 +79,7 @@ impl Default for FastOptions {
             diagonal_qubits_max: 12,
             simd: SimdLevel::default(),
             tile_qubits: 0,
+            programs: true,
         }
     }
 }
@@ -88,6 +98,10 @@ pub struct FastStats {
     /// Passes that exchange physical qubit bits (to bring targets into a block, or to restore the
     /// qubit order at the end).
     pub permutation_passes: usize,
+    /// Register programs the sweeps ran (each several operations per load and store).
+    pub programs: usize,
+    /// Operations that ran inside register programs.
+    pub program_ops: usize,
 }
 
 impl FastStats {
@@ -98,6 +112,8 @@ impl FastStats {
         self.passes += other.passes;
         self.sweeps += other.sweeps;
         self.permutation_passes += other.permutation_passes;
+        self.programs += other.programs;
+        self.program_ops += other.program_ops;
     }
 }
 
@@ -192,7 +208,12 @@ impl Fast {
             t => t,
         };
         let parallel = self.pool.is_some() && n >= PARALLEL_QUBITS_MIN;
+        let untouched = state.take_untouched();
         let amps = state.amplitudes_mut();
+        if untouched {
+            // A fresh state's pages, faulted in from every thread before the first pass.
+            self.in_pool(parallel, || simd::first_touch(amps, parallel));
+        }
         let mut stats = FastStats {
             gates_in: gates.len(),
             gates_out: planned.len(),
@@ -206,7 +227,15 @@ impl Fast {
         for (i, step) in steps.iter().enumerate() {
             match step {
                 Step::Sweep(ops) => {
-                    let kernels = segments::<T>(ops, b, tile, level);
+                    let kernels = segments::<T>(ops, b, n, tile, level, self.opts.programs);
+                    for seg in &kernels {
+                        for item in &seg.items {
+                            if let Item::Program(p) = item {
+                                stats.programs += 1;
+                                stats.program_ops += p.sources();
+                            }
+                        }
+                    }
                     // The restore's first in-block permutation rides on the last sweep.
                     let tail = if Some(i) == last_sweep && i + 1 == steps.len() {
                         pre_done = true;
@@ -215,7 +244,7 @@ impl Fast {
                         None
                     };
                     if !kernels.is_empty() || tail.is_some() {
-                        self.in_pool(parallel, || sweep(amps, b, &kernels, tail, parallel));
+                        self.in_pool(parallel, || sweep(amps, b, level, &kernels, tail, parallel));
                         stats.sweeps += 1;
                     }
                 }
@@ -228,7 +257,9 @@ impl Fast {
             }
         }
         if !pre_done {
-            self.in_pool(parallel, || sweep(amps, b, &[], pre.as_ref(), parallel));
+            self.in_pool(parallel, || {
+                sweep(amps, b, level, &[], pre.as_ref(), parallel)
+            });
             stats.permutation_passes += 1;
         }
         for pairs in &restore.exchanges {
@@ -236,7 +267,9 @@ impl Fast {
             stats.permutation_passes += 1;
         }
         if post.is_some() {
-            self.in_pool(parallel, || sweep(amps, b, &[], post.as_ref(), parallel));
+            self.in_pool(parallel, || {
+                sweep(amps, b, level, &[], post.as_ref(), parallel)
+            });
             stats.permutation_passes += 1;
         }
         stats.passes = stats.sweeps + stats.permutation_passes;
@@ -296,44 +329,114 @@ pub fn tile_qubits<T: Real>() -> u32 {
     TILE_BYTES_LOG - std::mem::size_of::<Complex<T>>().trailing_zeros()
 }
 
-/// A sweep's operations in order, cut into segments: a run of two or more consecutive
-/// operations that each stay inside a `2^t`-amplitude tile (compiled for tiles) runs tile by
-/// tile; the others run on the whole `2^b`-amplitude block. Every amplitude still goes through
-/// the same operations in the same order.
-struct Segment<T: Real> {
-    /// Log2 of the piece the kernels run on: `t` (a tile) or `b` (the block).
-    c: u32,
-    kernels: Vec<Kernel<T>>,
+/// What a sweep runs on a piece of a block: one operation's kernel, or a register program.
+enum Item<T: Real> {
+    Kernel(Kernel<T>),
+    Program(Program<T>),
 }
 
-fn segments<T: Real>(ops: &[FusedGate], b: u32, t: u32, level: SimdLevel) -> Vec<Segment<T>> {
+impl<T: Real> Item<T> {
+    fn is_local(&self) -> bool {
+        match self {
+            Item::Kernel(k) => k.is_local(),
+            Item::Program(_) => true,
+        }
+    }
+}
+
+/// A sweep's operations in order, cut into segments: a run of two or more consecutive items
+/// that each stay inside a `2^t`-amplitude tile (compiled for tiles) runs tile by tile; the
+/// others run on the whole `2^b`-amplitude block. Every amplitude still goes through the same
+/// operations in the same order.
+struct Segment<T: Real> {
+    /// Log2 of the piece the items run on: `t` (a tile) or `b` (the block).
+    c: u32,
+    items: Vec<Item<T>>,
+}
+
+/// A candidate for a tile segment: its form for tiles and for the whole block.
+enum Cand<T: Real> {
+    Kernel {
+        tiled: Box<Kernel<T>>,
+        whole: Box<Kernel<T>>,
+    },
+    Program(Program<T>),
+}
+
+impl<T: Real> Cand<T> {
+    fn tiled(self) -> Item<T> {
+        match self {
+            Cand::Kernel { tiled, .. } => Item::Kernel(*tiled),
+            Cand::Program(p) => Item::Program(p),
+        }
+    }
+
+    fn whole(self) -> Item<T> {
+        match self {
+            Cand::Kernel { whole, .. } => Item::Kernel(*whole),
+            Cand::Program(p) => Item::Program(p),
+        }
+    }
+}
+
+fn segments<T: Real>(
+    ops: &[FusedGate],
+    b: u32,
+    n: u32,
+    t: u32,
+    level: SimdLevel,
+    programs: bool,
+) -> Vec<Segment<T>> {
+    // Searching for better groups pays once a program's pass over the state costs more than
+    // planning it.
+    let search = n >= PROGRAM_SEARCH_QUBITS_MIN;
+    let entries: Vec<Entry<T>> = programs
+        .then(|| program::plan_sweep::<T>(ops, b, t, level, search))
+        .flatten()
+        .unwrap_or_else(|| (0..ops.len()).map(Entry::Op).collect());
     let mut out: Vec<Segment<T>> = Vec::new();
-    let mut run: Vec<(Kernel<T>, Kernel<T>)> = Vec::new();
-    let flush = |run: &mut Vec<(Kernel<T>, Kernel<T>)>, out: &mut Vec<Segment<T>>| {
+    let mut run: Vec<Cand<T>> = Vec::new();
+    let flush = |run: &mut Vec<Cand<T>>, out: &mut Vec<Segment<T>>| {
         if run.len() >= 2 {
             out.push(Segment {
                 c: t,
-                kernels: run.drain(..).map(|(k, _)| k).collect(),
+                items: run.drain(..).map(Cand::tiled).collect(),
             });
         } else {
-            for (_, whole) in run.drain(..) {
-                push_block(out, b, whole);
+            for cand in run.drain(..) {
+                push_block(out, b, cand.whole());
             }
         }
     };
-    for g in ops {
-        let Some(whole) = Kernel::compile(g, b, level) else {
-            continue;
-        };
-        let tiled = (t < b)
-            .then(|| Kernel::compile(g, t, level))
-            .flatten()
-            .filter(Kernel::is_local);
-        match tiled {
-            Some(k) => run.push((k, whole)),
-            None => {
-                flush(&mut run, &mut out);
-                push_block(&mut out, b, whole);
+    for entry in entries {
+        match entry {
+            Entry::Program { prog, tile } => {
+                if tile && t < b {
+                    run.push(Cand::Program(prog));
+                } else {
+                    flush(&mut run, &mut out);
+                    push_block(&mut out, b, Item::Program(prog));
+                }
+            }
+            Entry::Op(i) => {
+                let g = &ops[i];
+                let Some(whole) = Kernel::compile(g, b, level) else {
+                    continue;
+                };
+                let tiled = (t < b)
+                    .then(|| Kernel::compile(g, t, level))
+                    .flatten()
+                    .filter(Kernel::is_local);
+                match tiled {
+                    Some(tiled) => run.push(Cand::Kernel {
+                        tiled: Box::new(tiled),
+                        whole: Box::new(whole),
+                    }),
+                    None => {
+                        flush(&mut run, &mut out);
+                        push_block(&mut out, b, Item::Kernel(whole));
+                    }
+                }
             }
         }
     }
@@ -341,12 +444,12 @@ fn segments<T: Real>(ops: &[FusedGate], b: u32, t: u32, level: SimdLevel) -> Vec
     out
 }
 
-fn push_block<T: Real>(out: &mut Vec<Segment<T>>, b: u32, k: Kernel<T>) {
+fn push_block<T: Real>(out: &mut Vec<Segment<T>>, b: u32, item: Item<T>) {
     match out.last_mut() {
-        Some(seg) if seg.c == b => seg.kernels.push(k),
+        Some(seg) if seg.c == b => seg.items.push(item),
         _ => out.push(Segment {
             c: b,
-            kernels: vec![k],
+            items: vec![item],
         }),
     }
 }
@@ -360,6 +463,7 @@ pub fn chunk_qubits(n: u32) -> u32 {
 fn sweep<T: Real>(
     amps: &mut [Complex<T>],
     b: u32,
+    level: SimdLevel,
     segments: &[Segment<T>],
     tail: Option<&BlockPermutation>,
     parallel: bool,
@@ -367,7 +471,7 @@ fn sweep<T: Real>(
     debug_assert!(
         segments
             .iter()
-            .all(|s| s.c <= b && s.kernels.iter().all(Kernel::is_local)),
+            .all(|s| s.c <= b && s.items.iter().all(Item::is_local)),
         "a sweep kernel leaves its block"
     );
     let work = |(ci, chunk): (usize, &mut [Complex<T>])| {
@@ -378,9 +482,18 @@ fn sweep<T: Real>(
             for (ti, piece) in chunk.chunks_mut(1 << seg.c).enumerate() {
                 let tbase = base + (ti << seg.c);
                 let mut parts = [piece];
-                for k in &seg.kernels {
-                    if k.selects(tbase) {
-                        k.apply(&mut parts, tbase, &mut scratch);
+                for item in &seg.items {
+                    match item {
+                        Item::Kernel(k) => {
+                            if k.selects(tbase) {
+                                k.apply(&mut parts, tbase, &mut scratch);
+                            }
+                        }
+                        Item::Program(p) => {
+                            let [piece] = &mut parts;
+                            let ran = simd::run_program(level, piece, p);
+                            assert!(ran, "fast engine: a register program did not run");
+                        }
                     }
                 }
             }
@@ -396,6 +509,9 @@ fn sweep<T: Real>(
     }
 }
 
+/// An in-block permutation of one set of pairs of bits, none below this, is swapped in place.
+const SWAP_RUN_LOG_MIN: u32 = 3;
+
 /// A permutation of the index bits inside a block, applied by gathering through a scratch buffer
 /// (the block is in cache): `new[i] = old[src(i)]`, `src` linear in the bits of `i`, looked up a
 /// byte at a time.
@@ -403,6 +519,9 @@ struct BlockPermutation {
     tables: Vec<[usize; 256]>,
     /// How many of the lowest bits stay where they are.
     fixed_low: u32,
+    /// A single set of disjoint pairs: exchanged in place instead (one read and one write of
+    /// each amplitude that moves, no scratch).
+    swaps: Option<Vec<(u32, u32)>>,
 }
 
 impl BlockPermutation {
@@ -426,7 +545,17 @@ impl BlockPermutation {
             .enumerate()
             .take_while(|&(p, &h)| p as u32 == h)
             .count() as u32;
-        Some(BlockPermutation { tables, fixed_low })
+        let sets: Vec<&Vec<(u32, u32)>> = sets.iter().filter(|s| !s.is_empty()).collect();
+        // In place when the runs that move are long enough for whole-run swaps.
+        let swaps = match sets.as_slice() {
+            [one] if one.iter().all(|&(p, q)| p.min(q) >= SWAP_RUN_LOG_MIN) => Some((*one).clone()),
+            _ => None,
+        };
+        Some(BlockPermutation {
+            tables,
+            fixed_low,
+            swaps,
+        })
     }
 
     /// The source index of `i`.
@@ -438,6 +567,10 @@ impl BlockPermutation {
     }
 
     fn apply<T: Real>(&self, chunk: &mut [Complex<T>], scratch: &mut Vec<Complex<T>>) {
+        if let Some(pairs) = &self.swaps {
+            simd::exchange_bits(chunk, pairs, false);
+            return;
+        }
         let n = chunk.len();
         if scratch.len() != n {
             scratch.clear();

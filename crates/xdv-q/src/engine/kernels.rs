@@ -496,7 +496,7 @@ fn cmul_acc<T: Real>(yr: &mut [T], yi: &mut [T], z: Complex<T>, ar: &[T], ai: &[
 }
 
 /// Targets ascending with the operation permuted to match; a diagonal keeps no controls.
-fn normalise(g: &FusedGate) -> (Vec<u32>, Vec<u32>, u64, FusedOp) {
+pub(crate) fn normalise(g: &FusedGate) -> (Vec<u32>, Vec<u32>, u64, FusedOp) {
     match &g.op {
         FusedOp::Dense(m) => {
             let (t, m) = sort_dense(&g.targets, m);

@@ -6,6 +6,7 @@
 mod fast;
 pub mod fusion;
 mod kernels;
+mod program;
 mod reference;
 mod sched;
 mod simd;
@@ -13,6 +14,7 @@ mod simd;
 pub use fast::{block_qubits, chunk_qubits, tile_qubits, Fast, FastOptions, FastStats};
 pub use fusion::{plan, FastError, FusedGate, FusedOp};
 pub use reference::Reference;
+pub(crate) use simd::zeroed_amplitudes;
 pub use simd::{detected as simd_detected, SimdLevel};
 
 use crate::circuit::Gate;

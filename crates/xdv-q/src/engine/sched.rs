@@ -278,10 +278,20 @@ pub(crate) fn restore_plan(pos: &[u32], b: u32) -> Restore {
     for (q, &p) in cur.iter().enumerate() {
         at[p as usize] = q as u32;
     }
-    // Qubits that end high but sit on a fixed low bit move to a free bit of the block first.
+    // Qubits that end high move to the block's top bits first (in cache, riding on the last
+    // sweep), so that the passes move long runs: an exchange pass moves runs of `2^(lowest low
+    // bit)` amplitudes, and short ones cost up to three times as much (memory pages, DRAM rows).
+    // When there are too many for that, at least those on a fixed low bit move to a free bit of
+    // the block.
+    let leaving = (0..b).filter(|&p| at[p as usize] >= b).count() as u32;
+    let first_moved = if b >= fixed + leaving {
+        b - leaving
+    } else {
+        fixed
+    };
     let mut pre = Vec::new();
-    let mut spare = (fixed..b).filter(|&p| at[p as usize] < b);
-    for p in 0..fixed {
+    let mut spare = (first_moved..b).rev().filter(|&p| at[p as usize] < b);
+    for p in 0..first_moved {
         let q = at[p as usize];
         if q >= b {
             let Some(s) = spare.next() else {

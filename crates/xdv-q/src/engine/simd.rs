@@ -360,6 +360,364 @@ pub(crate) fn cscale<T: Real>(level: SimdLevel, a: &mut [Complex<T>], z: Complex
     })
 }
 
+/// One operation of a register [`Program`]: a program loads `2^R` vectors of amplitudes (its
+/// *slots*: slot `s` holds the vector whose register bits are the bits of `s`), runs every
+/// operation on them while they are in registers, and stores them back. `reg` names a register
+/// bit (`0..R`), `co` a coefficient vector (each `2W` floats) and `aux` a lane index or lane mask
+/// vector of the program; a *lane* bit is one of the `L` index bits inside a vector.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum POp {
+    /// A 2×2 with a unit diagonal on register bit `reg`: `lo' = lo + A·Y(hi)`, `hi' = hi +
+    /// B·Y(lo)`, `Y` the identity, or the re/im swap when `imag` (coefficients `A, B` at `co`).
+    Unit { reg: u8, imag: bool, co: u32 },
+    /// The same on a lane bit: `x' = x + A·P(x)`, `P` the lane exchange (with the re/im swap for
+    /// an imaginary coefficient) at `aux`, `A` per lane at `co`.
+    UnitLane { aux: u32, co: u32 },
+    /// A real 2×2 on register bit `reg`: `lo' = m00·lo + m01·hi`, `hi' = m10·lo + m11·hi`
+    /// (`co`: `m00, m01, m10, m11`).
+    Real { reg: u8, co: u32 },
+    /// A complex 2×2 on register bit `reg` (`co`: `m00, m01, m10, m11`, each as a real-part and a
+    /// signed imaginary-part vector).
+    Dense { reg: u8, co: u32 },
+    /// A complex 2×2 on a lane bit: `x' = Ar·x + Ai·swap(x) + Br·P(x) + Bi·P'(x)`, `P` the lane
+    /// exchange at `aux` and `P'` the same with re/im swapped at `aux + 1` (`co`: `Ar, Ai, Br,
+    /// Bi`).
+    DenseLane { aux: u32, co: u32 },
+    /// Every slot `s` times its own diagonal (`co + 2s`: real parts, signed imaginary parts).
+    Diag { co: u32 },
+    /// Every slot times one diagonal (per lane; a scale factor when all lanes agree).
+    DiagAll { co: u32 },
+    /// The slots with register bit `reg` set times one diagonal.
+    DiagHalf { reg: u8, co: u32 },
+    /// X on register bit `t` of the slots whose register bit `c` is `cv` (`ctl = Some((c, cv))`)
+    /// or of every slot: the slot pairs exchanged.
+    Swap { t: u8, ctl: Option<(u8, bool)> },
+    /// The lane permutation at `aux` on the slots whose register bit `c` is `cv`, or on every
+    /// slot (an X or CX with its target on a lane bit).
+    Permute { ctl: Option<(u8, bool)>, aux: u32 },
+    /// CX with its control on a lane bit and its target on register bit `t`: the lanes set in
+    /// the mask at `aux` take their partner's value.
+    Blend { t: u8, aux: u32 },
+}
+
+/// The geometry of register programs at a SIMD level: `lane_bits` (`L`) index bits inside a
+/// vector, `reg_bits` (`R`) register bits, `vec_floats` floats per vector.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct ProgramShape {
+    pub lane_bits: u32,
+    pub reg_bits: u32,
+    pub vec_floats: usize,
+    /// Bytes of one lane index or mask vector.
+    pub aux_bytes: usize,
+}
+
+/// The register-program geometry for `T` at `level` (as [`effective`] gives it), `None` where
+/// there are no program kernels (the portable level, other targets).
+pub(crate) fn program_shape<T: Real>(level: SimdLevel) -> Option<ProgramShape> {
+    let w = lanes::<T>(level);
+    if w == 0 {
+        return None;
+    }
+    let reg_bits = if level == SimdLevel::Avx512 { 4 } else { 3 };
+    let vec_floats = 2 * w;
+    Some(ProgramShape {
+        lane_bits: w.trailing_zeros(),
+        reg_bits,
+        vec_floats,
+        aux_bytes: vec_floats * std::mem::size_of::<T>(),
+    })
+}
+
+/// The lane index vector, as the kernels of `level` read it, that sets float `f` of a vector to
+/// float `map[f]` (`map` has `vec_floats` entries, each below it).
+pub(crate) fn lane_index_bytes<T: Real>(level: SimdLevel, map: &[usize]) -> Vec<u8> {
+    let double = prec::<T>() == Prec::F64;
+    match level {
+        // One 64-bit index per double, or one 32-bit index per float.
+        SimdLevel::Avx512 if double => map.iter().flat_map(|&m| (m as u64).to_le_bytes()).collect(),
+        // Two 32-bit halves per double (a float permutation moves them).
+        SimdLevel::Avx2 if double => map
+            .iter()
+            .flat_map(|&m| [(2 * m) as u32, (2 * m + 1) as u32])
+            .flat_map(u32::to_le_bytes)
+            .collect(),
+        _ => map.iter().flat_map(|&m| (m as u32).to_le_bytes()).collect(),
+    }
+}
+
+/// The lane mask vector, as the kernels of `level` read it, selecting the floats `f` with
+/// `sel[f]` (`vec_floats` entries).
+pub(crate) fn lane_mask_bytes<T: Real>(level: SimdLevel, sel: &[bool]) -> Vec<u8> {
+    let size = std::mem::size_of::<T>();
+    match level {
+        // AVX-512: a bit mask in the first bytes, the rest unused.
+        SimdLevel::Avx512 => {
+            let bits: u64 = sel
+                .iter()
+                .enumerate()
+                .fold(0, |m, (f, &s)| m | u64::from(s) << f);
+            let mut out = bits.to_le_bytes().to_vec();
+            out.resize(sel.len() * size, 0);
+            out
+        }
+        // AVX2: every element all ones or all zeros.
+        _ => sel
+            .iter()
+            .flat_map(|&s| std::iter::repeat_n(if s { 0xFF } else { 0 }, size))
+            .collect(),
+    }
+}
+
+/// An operation as the program kernels read it: one opcode for its kind and its register bits
+/// (so that one jump picks its code, compiled for those bits), its coefficient vector and its
+/// lane vector.
+fn opcode(op: &POp) -> (u8, u32, u32) {
+    let ctl = |c: Option<(u8, bool)>| c.map(|(c, v)| 2 * c + u8::from(v));
+    match *op {
+        POp::Unit { reg, imag, co } => (4 * u8::from(imag) + reg, co, 0),
+        POp::UnitLane { aux, co } => (8, co, aux),
+        POp::Real { reg, co } => (9 + reg, co, 0),
+        POp::Dense { reg, co } => (13 + reg, co, 0),
+        POp::DenseLane { aux, co } => (17, co, aux),
+        POp::Diag { co } => (18, co, 0),
+        POp::DiagAll { co } => (19, co, 0),
+        POp::DiagHalf { reg, co } => (20 + reg, co, 0),
+        POp::Swap { t, ctl: c } => match ctl(c) {
+            None => (24 + t, 0, 0),
+            Some(cc) => (28 + 8 * t + cc, 0, 0),
+        },
+        POp::Permute { ctl: c, aux } => match ctl(c) {
+            None => (60, 0, aux),
+            Some(cc) => (61 + cc, 0, aux),
+        },
+        POp::Blend { t, aux } => (69 + t, 0, aux),
+    }
+}
+
+/// A register program, checked when it is made: its register bits and operations for one SIMD
+/// level and precision, its coefficient vectors and its lane index and mask vectors.
+#[derive(Clone, Debug)]
+pub(crate) struct Program<T> {
+    level: SimdLevel,
+    regs: Vec<u32>,
+    /// The operations as the kernels read them: `(opcode, coefficient vector, lane vector)`
+    /// (see [`opcode`]).
+    code: Vec<(u8, u32, u32)>,
+    coefs: Vec<T>,
+    aux: Vec<u8>,
+    /// The highest register bit plus one: chunks must span at least this many bits.
+    top: u32,
+    /// Planned operations it stands for (statistics only).
+    sources: usize,
+}
+
+impl<T: Real> Program<T> {
+    /// A program for `T` at `level`; `None` unless the level has program kernels, `regs` are
+    /// `R` distinct bits at or above the lane bits, and every operation's register bits,
+    /// coefficient vectors and lane vectors are in range.
+    pub(crate) fn new(
+        level: SimdLevel,
+        regs: Vec<u32>,
+        ops: Vec<POp>,
+        coefs: Vec<T>,
+        aux: Vec<u8>,
+    ) -> Option<Program<T>> {
+        let shape = program_shape::<T>(level)?;
+        let r = shape.reg_bits;
+        let distinct = regs.iter().enumerate().all(|(i, a)| !regs[..i].contains(a));
+        if regs.len() != r as usize
+            || !distinct
+            || regs
+                .iter()
+                .any(|&q| q < shape.lane_bits || q >= usize::BITS - 2)
+            || !coefs.len().is_multiple_of(shape.vec_floats)
+            || !aux.len().is_multiple_of(shape.aux_bytes)
+        {
+            return None;
+        }
+        let nco = coefs.len() / shape.vec_floats;
+        let naux = aux.len() / shape.aux_bytes;
+        let reg_ok = |j: u8| u32::from(j) < r;
+        let ctl_ok = |c: Option<(u8, bool)>| c.is_none_or(|(j, _)| reg_ok(j));
+        let co_ok = |co: u32, n: usize| (co as usize).checked_add(n).is_some_and(|e| e <= nco);
+        let aux_ok = |a: u32, n: usize| (a as usize).checked_add(n).is_some_and(|e| e <= naux);
+        let ok = ops.iter().all(|op| match *op {
+            POp::Unit { reg, co, .. } => reg_ok(reg) && co_ok(co, 2),
+            POp::UnitLane { aux, co } => aux_ok(aux, 1) && co_ok(co, 1),
+            POp::Real { reg, co } => reg_ok(reg) && co_ok(co, 4),
+            POp::Dense { reg, co } => reg_ok(reg) && co_ok(co, 8),
+            POp::DenseLane { aux, co } => aux_ok(aux, 2) && co_ok(co, 4),
+            POp::Diag { co } => co_ok(co, 2 << r),
+            POp::DiagAll { co } => co_ok(co, 2),
+            POp::DiagHalf { reg, co } => reg_ok(reg) && co_ok(co, 2),
+            POp::Swap { t, ctl } => reg_ok(t) && ctl_ok(ctl) && ctl.is_none_or(|(c, _)| c != t),
+            POp::Permute { ctl, aux } => ctl_ok(ctl) && aux_ok(aux, 1),
+            POp::Blend { t, aux } => reg_ok(t) && aux_ok(aux, 1),
+        });
+        if !ok {
+            return None;
+        }
+        let top = regs.iter().map(|&q| q + 1).max().unwrap_or(0);
+        let code = ops.iter().map(opcode).collect();
+        Some(Program {
+            level,
+            regs,
+            code,
+            coefs,
+            aux,
+            top,
+            sources: 0,
+        })
+    }
+
+    /// How many planned operations it stands for (set by its planner).
+    pub(crate) fn sources(&self) -> usize {
+        self.sources
+    }
+
+    /// Records how many planned operations it stands for.
+    pub(crate) fn with_sources(mut self, n: usize) -> Program<T> {
+        self.sources = n;
+        self
+    }
+}
+
+/// Runs `prog` on one chunk (a tile or a block): every group of `2^R` vectors that differ in the
+/// register bits goes through all its operations in registers. `false` when the chunk is too
+/// small for the program or `level` is not the program's (nothing is touched then).
+pub(crate) fn run_program<T: Real>(
+    level: SimdLevel,
+    chunk: &mut [Complex<T>],
+    prog: &Program<T>,
+) -> bool {
+    let len = chunk.len();
+    if level != prog.level
+        || lanes::<T>(level) == 0
+        || !len.is_power_of_two()
+        || len < 1usize << prog.top
+    {
+        return false;
+    }
+    let p = chunk.as_mut_ptr();
+    dispatch!(level, T, |k, pair, F| {
+        let _ = pair::<T>;
+        // SAFETY: CPU features as in `dense2_block`; `p` points to `len` complex values borrowed
+        // exclusively, `len` a power of two above every register bit (so every slot of every
+        // group lies inside the chunk, and groups are disjoint); `Program::new` checked that the
+        // register bits are distinct and at or above the lane bits, that the program is for this
+        // level and precision (so `R` and the vector widths match), and that every coefficient
+        // and lane vector an operation reads is inside `coefs` and `aux`.
+        unsafe {
+            k::prog(
+                p.cast::<F>(),
+                len,
+                &prog.regs,
+                &prog.code,
+                prog.coefs.as_ptr().cast::<F>(),
+                prog.aux.as_ptr(),
+            )
+        }
+    })
+}
+
+/// States at least this large (bytes) get the page handling of [`zeroed_amplitudes`].
+const LARGE_STATE_BYTES_MIN: usize = 1 << 22;
+
+/// `len` zero amplitudes, and whether their pages may still be untouched. For a state of at
+/// least 4 MiB in `f32` or `f64` on Linux: allocated zeroed (an allocator hands fresh memory
+/// over untouched, the kernel faults zeroed pages in on first use) and, on x86-64, advised
+/// `MADV_NOHUGEPAGE`; the fast engine then faults the pages in ahead of its first pass
+/// ([`first_touch`]), from every thread it runs on. Anything else is `vec![0; len]`, touched.
+///
+/// Why small pages: an allocator may ask for transparent huge pages, and a huge page's first
+/// touch is fast when the kernel has free ones at hand but costs 10 to 20 times a small page's
+/// per byte when it has to find (compact) them or the hypervisor has to back memory a previous
+/// process gave back — the first touch of a 24-qubit `f64` state went from 0.02 s to 0.3–0.8 s,
+/// differently from run to run. Small pages cost the same every time. The advice never changes
+/// the memory's contents, and a kernel without it just faults the pages in on first use.
+pub(crate) fn zeroed_amplitudes<T: Real>(len: usize) -> (Vec<Complex<T>>, bool) {
+    let zero = Complex::new(T::zero(), T::zero());
+    let bytes = len.saturating_mul(std::mem::size_of::<Complex<T>>());
+    let float = matches!(prec::<T>(), Prec::F32 | Prec::F64);
+    if bytes < LARGE_STATE_BYTES_MIN || !float || !cfg!(target_os = "linux") {
+        return (vec![zero; len], false);
+    }
+    let Ok(layout) = std::alloc::Layout::array::<Complex<T>>(len) else {
+        return (vec![zero; len], false);
+    };
+    // SAFETY: `layout` has a non-zero size (at least 4 MiB).
+    let p = unsafe { std::alloc::alloc_zeroed(layout) }.cast::<Complex<T>>();
+    if p.is_null() {
+        std::alloc::handle_alloc_error(layout);
+    }
+    if let Some((start, pages)) = whole_pages(p as usize, bytes) {
+        madvise(start, pages, MADV_NOHUGEPAGE);
+    }
+    // SAFETY: `p` was allocated by the global allocator with the layout of `len` values of
+    // `Complex<T>` (so capacity `len` matches it), and every byte is zero, which is the value
+    // `0.0 + 0.0i` for `T` of `f32` or `f64` (checked above): all `len` values are initialised.
+    (unsafe { Vec::from_raw_parts(p, len, len) }, true)
+}
+
+/// Faults in the pages of a state that [`zeroed_amplitudes`] left untouched, whose amplitudes
+/// are all zero except the first: on one thread with one `madvise(MADV_POPULATE_WRITE)` (about
+/// 20 % cheaper than a fault per page), in parallel by writing a zero into every page (the
+/// kernel takes faults on several threads at once, a single populate call on one), on the
+/// current rayon pool. Nothing changes but where the pages are: the first amplitude is never
+/// written, the others are written the zero they hold.
+pub(crate) fn first_touch<T: Real>(amps: &mut [Complex<T>], parallel: bool) {
+    const PAGE: usize = 4096;
+    let bytes = std::mem::size_of_val(amps);
+    if !parallel {
+        if let Some((start, pages)) = whole_pages(amps.as_ptr() as usize, bytes) {
+            madvise(start, pages, MADV_POPULATE_WRITE);
+        }
+        return;
+    }
+    let zero = Complex::new(T::zero(), T::zero());
+    let stride = (PAGE / std::mem::size_of::<Complex<T>>()).max(1);
+    // Chunks of 2 MiB, a multiple of the stride: every page gets one write.
+    let chunk = stride << 9;
+    amps.par_chunks_mut(chunk)
+        .enumerate()
+        .for_each(|(c, part)| {
+            for (k, a) in part.iter_mut().step_by(stride).enumerate() {
+                if c > 0 || k > 0 {
+                    *a = zero;
+                }
+            }
+        });
+}
+
+/// The whole pages inside `[addr, addr + bytes)`: their start and length, if any.
+fn whole_pages(addr: usize, bytes: usize) -> Option<(usize, usize)> {
+    const PAGE: usize = 4096;
+    let start = addr.div_ceil(PAGE) * PAGE;
+    let end = (addr + bytes) / PAGE * PAGE;
+    (end > start).then(|| (start, end - start))
+}
+
+/// `madvise(2)` on the page-aligned range `[addr, addr + len)`; the result is ignored (it is
+/// advice: a kernel without `MADV_POPULATE_WRITE` answers `EINVAL` and the pages fault in on
+/// first use as usual).
+#[cfg(target_os = "linux")]
+fn madvise(addr: usize, len: usize, advice: libc::c_int) {
+    // SAFETY: `madvise` with the advices used here (`MADV_NOHUGEPAGE`, `MADV_POPULATE_WRITE`)
+    // sets a paging policy or faults pages in ahead of use; it never changes the memory's
+    // contents, mapping or validity, and the range lies inside an allocation the caller holds.
+    let _ = unsafe { libc::madvise(addr as *mut libc::c_void, len, advice) };
+}
+
+#[cfg(not(target_os = "linux"))]
+fn madvise(_addr: usize, _len: usize, _advice: i32) {}
+
+#[cfg(target_os = "linux")]
+use libc::{MADV_NOHUGEPAGE, MADV_POPULATE_WRITE};
+#[cfg(not(target_os = "linux"))]
+const MADV_NOHUGEPAGE: i32 = 0;
+#[cfg(not(target_os = "linux"))]
+const MADV_POPULATE_WRITE: i32 = 0;
+
 /// Exchanges index bits in place: for every disjoint pair `(p, q)` of `pairs`, the amplitude at
 /// index `i` moves to the index with bits `p` and `q` of `i` exchanged (all pairs at once). The
 /// map is an involution, so it is done by swapping `i` with its image for every `i` below it.
@@ -509,9 +867,20 @@ mod x86 {
         out
     }
 
+    /// Runs `$body` once for every slot `$s` of the list, `$s` a constant, so that the slots stay
+    /// in registers (every index into them is known at compile time).
+    macro_rules! each_slot_in {
+        ([$($k:literal)*] $s:ident => $body:block) => {
+            $({
+                const $s: usize = $k;
+                $body
+            })*
+        };
+    }
+
     macro_rules! kernels {
         ($feat:literal) => {
-            use super::{lane_coefs, lane_xor_index};
+                        use super::{lane_coefs, lane_xor_index};
 
             /// `Σ_j c_j · x_j` with `c_j` given as duplicated re/im vectors and `xs_j` the
             /// pair-swapped `x_j`.
@@ -868,6 +1237,302 @@ mod x86 {
                     i += W;
                 }
             }
+
+            /// A register program's slots: vector `s` holds the amplitudes whose register bits
+            /// are the bits of `s`.
+            type Slots = [V; S];
+
+            // SAFETY (every `p_*` helper below): inlined into `prog` alone, which has the
+            // module's CPU features; `c` points to the operation's coefficient vectors (and
+            // `ix`/`mk` are its lane vectors), as `Program::new` checked. A helper for a register
+            // bit `J >= R` does nothing (its arm is never taken; the check keeps it in bounds).
+
+            /// Unit-diagonal 2×2 on register bit `J`: `lo' = lo + A·Y(hi)`, `hi' = hi + B·Y(lo)`.
+            #[inline(always)]
+            unsafe fn p_unit<const J: usize, const IM: bool>(v: &mut Slots, c: *const F) {
+                if J >= R {
+                    return;
+                }
+                let (a, b) = (ld(c), ld(c.add(2 * W)));
+                each_slot!(SL => {
+                    if !has(SL, J) {
+                        let (x0, x1) = (v[SL], v[SL | 1 << J]);
+                        let (y0, y1) = if IM { (swp(x0), swp(x1)) } else { (x0, x1) };
+                        v[SL] = fma(a, y1, x0);
+                        v[SL | 1 << J] = fma(b, y0, x1);
+                    }
+                });
+            }
+
+            /// Unit-diagonal 2×2 on a lane bit: `x' = x + A·P(x)`.
+            #[inline(always)]
+            unsafe fn p_unit_lane(v: &mut Slots, c: *const F, ix: IX) {
+                let a = ld(c);
+                each_slot!(SL => {
+                    v[SL] = fma(a, permx(v[SL], ix), v[SL]);
+                });
+            }
+
+            /// Real 2×2 on register bit `J`.
+            #[inline(always)]
+            unsafe fn p_real<const J: usize>(v: &mut Slots, c: *const F) {
+                if J >= R {
+                    return;
+                }
+                let m = [ld(c), ld(c.add(2 * W)), ld(c.add(4 * W)), ld(c.add(6 * W))];
+                each_slot!(SL => {
+                    if !has(SL, J) {
+                        let (x0, x1) = (v[SL], v[SL | 1 << J]);
+                        v[SL] = fma(m[1], x1, mul(m[0], x0));
+                        v[SL | 1 << J] = fma(m[2], x0, mul(m[3], x1));
+                    }
+                });
+            }
+
+            /// Complex 2×2 on register bit `J` (imaginary parts signed for the re/im swap).
+            #[inline(always)]
+            unsafe fn p_dense<const J: usize>(v: &mut Slots, c: *const F) {
+                if J >= R {
+                    return;
+                }
+                let m = [
+                    ld(c),
+                    ld(c.add(2 * W)),
+                    ld(c.add(4 * W)),
+                    ld(c.add(6 * W)),
+                    ld(c.add(8 * W)),
+                    ld(c.add(10 * W)),
+                    ld(c.add(12 * W)),
+                    ld(c.add(14 * W)),
+                ];
+                each_slot!(SL => {
+                    if !has(SL, J) {
+                        let (x0, x1) = (v[SL], v[SL | 1 << J]);
+                        let (y0, y1) = (swp(x0), swp(x1));
+                        v[SL] = fma(m[3], y1, fma(m[2], x1, fma(m[1], y0, mul(m[0], x0))));
+                        v[SL | 1 << J] =
+                            fma(m[7], y1, fma(m[6], x1, fma(m[5], y0, mul(m[4], x0))));
+                    }
+                });
+            }
+
+            /// Complex 2×2 on a lane bit.
+            #[inline(always)]
+            unsafe fn p_dense_lane(v: &mut Slots, c: *const F, ix: IX, ixs: IX) {
+                let m = [ld(c), ld(c.add(2 * W)), ld(c.add(4 * W)), ld(c.add(6 * W))];
+                each_slot!(SL => {
+                    let x = v[SL];
+                    let a = fma(m[1], swp(x), mul(m[0], x));
+                    v[SL] = fma(m[3], permx(x, ixs), fma(m[2], permx(x, ix), a));
+                });
+            }
+
+            /// Every slot times its own diagonal.
+            #[inline(always)]
+            unsafe fn p_diag(v: &mut Slots, c: *const F) {
+                each_slot!(SL => {
+                    let (zr, zi) = (ld(c.add(4 * W * SL)), ld(c.add(4 * W * SL + 2 * W)));
+                    v[SL] = fma(zi, swp(v[SL]), mul(zr, v[SL]));
+                });
+            }
+
+            /// Every slot (`J >= R`), or the slots with register bit `J` set, times one
+            /// diagonal.
+            #[inline(always)]
+            unsafe fn p_diag_some<const J: usize>(v: &mut Slots, c: *const F) {
+                let (zr, zi) = (ld(c), ld(c.add(2 * W)));
+                each_slot!(SL => {
+                    if J >= R || has(SL, J) {
+                        v[SL] = fma(zi, swp(v[SL]), mul(zr, v[SL]));
+                    }
+                });
+            }
+
+            /// Whether bit `j` of slot `s` is set.
+            #[inline(always)]
+            const fn has(s: usize, j: usize) -> bool {
+                (s >> j) & 1 == 1
+            }
+
+            /// Whether slot `s` satisfies the control on register bit `C` with value `CV`
+            /// (`C >= R`: no control).
+            #[inline(always)]
+            const fn holds<const C: usize, const CV: bool>(s: usize) -> bool {
+                C >= R || ((s >> C) & 1 == 1) == CV
+            }
+
+            /// X on register bit `TT` of the slots that satisfy the control.
+            #[inline(always)]
+            unsafe fn p_swap<const TT: usize, const C: usize, const CV: bool>(v: &mut Slots) {
+                if TT >= R {
+                    return;
+                }
+                each_slot!(SL => {
+                    if !has(SL, TT) && holds::<C, CV>(SL) {
+                        // (By hand: the slots must stay plain values in registers.)
+                        #[allow(clippy::manual_swap)]
+                        {
+                            let tmp = v[SL];
+                            v[SL] = v[SL | 1 << TT];
+                            v[SL | 1 << TT] = tmp;
+                        }
+                    }
+                });
+            }
+
+            /// A lane permutation of the slots that satisfy the control.
+            #[inline(always)]
+            unsafe fn p_permute<const C: usize, const CV: bool>(v: &mut Slots, ix: IX) {
+                each_slot!(SL => {
+                    if holds::<C, CV>(SL) {
+                        v[SL] = permx(v[SL], ix);
+                    }
+                });
+            }
+
+            /// CX with a lane control and its target on register bit `TT`: the masked lanes
+            /// of each slot pair exchanged.
+            #[inline(always)]
+            unsafe fn p_blend<const TT: usize>(v: &mut Slots, mk: MK) {
+                if TT >= R {
+                    return;
+                }
+                each_slot!(SL => {
+                    if !has(SL, TT) {
+                        let (a, b) = (v[SL], v[SL | 1 << TT]);
+                        v[SL] = blend(mk, a, b);
+                        v[SL | 1 << TT] = blend(mk, b, a);
+                    }
+                });
+            }
+
+            /// Runs a register program on a chunk of `len` complex values at `p`: every group
+            /// of `S` vectors that differ only in the register bits `regs` is loaded, taken
+            /// through `ops` in registers and stored.
+            // SAFETY (callers): the CPU has the module's features; `p` points to `len` complex
+            // values valid for reads and writes, `len` a power of two above every bit of
+            // `regs`; `regs` are `R` distinct bits, none of them a lane bit; every operation's
+            // register bits are below `R`, and its coefficient vectors (`2W` floats each, from
+            // `co`) and lane vectors (`2W` floats' bytes each, from `aux`) exist.
+            #[target_feature(enable = $feat)]
+            pub(crate) unsafe fn prog(
+                p: *mut F,
+                len: usize,
+                regs: &[u32],
+                code: &[(u8, u32, u32)],
+                cp: *const F,
+                aux_p: *const u8,
+            ) {
+                // Slot `s` is at `lo[s % 4] + hi[s / 4]` floats from a group's first amplitude:
+                // a few offsets that stay in registers (a table of all `S` would not).
+                let stride = |j: usize| 2usize << regs[j];
+                let lo = [0, stride(0), stride(1), stride(0) + stride(1)];
+                let mut hi = [0usize; S / 4];
+                for (k, h) in hi.iter_mut().enumerate() {
+                    for j in 2..R {
+                        if (k >> (j - 2)) & 1 == 1 {
+                            *h += stride(j);
+                        }
+                    }
+                }
+                let regmask = regs.iter().take(R).fold(0usize, |m, &q| m | 1usize << q);
+                let vb = 2 * W * std::mem::size_of::<F>();
+                let free = (len - 1) & !regmask & !(W - 1);
+                let mut x = 0usize;
+                loop {
+                    let b = p.add(2 * x);
+                    let mut v: Slots = [set1(0.0); S];
+                    each_slot!(SL => {
+                        v[SL] = ld(b.add(hi[SL / 4]).add(lo[SL % 4]));
+                    });
+                    for &(code, k, a) in code {
+                        let (k, a) = (k as usize, a as usize);
+                        match code {
+                            0 => p_unit::<0, false>(&mut v, cp.add(2 * W * k)),
+                            1 => p_unit::<1, false>(&mut v, cp.add(2 * W * k)),
+                            2 => p_unit::<2, false>(&mut v, cp.add(2 * W * k)),
+                            3 => p_unit::<3, false>(&mut v, cp.add(2 * W * k)),
+                            4 => p_unit::<0, true>(&mut v, cp.add(2 * W * k)),
+                            5 => p_unit::<1, true>(&mut v, cp.add(2 * W * k)),
+                            6 => p_unit::<2, true>(&mut v, cp.add(2 * W * k)),
+                            7 => p_unit::<3, true>(&mut v, cp.add(2 * W * k)),
+                            8 => p_unit_lane(&mut v, cp.add(2 * W * k), ldix(aux_p.add(vb * a).cast::<IE>())),
+                            9 => p_real::<0>(&mut v, cp.add(2 * W * k)),
+                            10 => p_real::<1>(&mut v, cp.add(2 * W * k)),
+                            11 => p_real::<2>(&mut v, cp.add(2 * W * k)),
+                            12 => p_real::<3>(&mut v, cp.add(2 * W * k)),
+                            13 => p_dense::<0>(&mut v, cp.add(2 * W * k)),
+                            14 => p_dense::<1>(&mut v, cp.add(2 * W * k)),
+                            15 => p_dense::<2>(&mut v, cp.add(2 * W * k)),
+                            16 => p_dense::<3>(&mut v, cp.add(2 * W * k)),
+                            17 => p_dense_lane(&mut v, cp.add(2 * W * k), ldix(aux_p.add(vb * a).cast::<IE>()), ldix(aux_p.add(vb * (a + 1)).cast::<IE>())),
+                            18 => p_diag(&mut v, cp.add(2 * W * k)),
+                            19 => p_diag_some::<R>(&mut v, cp.add(2 * W * k)),
+                            20 => p_diag_some::<0>(&mut v, cp.add(2 * W * k)),
+                            21 => p_diag_some::<1>(&mut v, cp.add(2 * W * k)),
+                            22 => p_diag_some::<2>(&mut v, cp.add(2 * W * k)),
+                            23 => p_diag_some::<3>(&mut v, cp.add(2 * W * k)),
+                            24 => p_swap::<0, R, false>(&mut v),
+                            25 => p_swap::<1, R, false>(&mut v),
+                            26 => p_swap::<2, R, false>(&mut v),
+                            27 => p_swap::<3, R, false>(&mut v),
+                            28 => p_swap::<0, 0, false>(&mut v),
+                            29 => p_swap::<0, 0, true>(&mut v),
+                            30 => p_swap::<0, 1, false>(&mut v),
+                            31 => p_swap::<0, 1, true>(&mut v),
+                            32 => p_swap::<0, 2, false>(&mut v),
+                            33 => p_swap::<0, 2, true>(&mut v),
+                            34 => p_swap::<0, 3, false>(&mut v),
+                            35 => p_swap::<0, 3, true>(&mut v),
+                            36 => p_swap::<1, 0, false>(&mut v),
+                            37 => p_swap::<1, 0, true>(&mut v),
+                            38 => p_swap::<1, 1, false>(&mut v),
+                            39 => p_swap::<1, 1, true>(&mut v),
+                            40 => p_swap::<1, 2, false>(&mut v),
+                            41 => p_swap::<1, 2, true>(&mut v),
+                            42 => p_swap::<1, 3, false>(&mut v),
+                            43 => p_swap::<1, 3, true>(&mut v),
+                            44 => p_swap::<2, 0, false>(&mut v),
+                            45 => p_swap::<2, 0, true>(&mut v),
+                            46 => p_swap::<2, 1, false>(&mut v),
+                            47 => p_swap::<2, 1, true>(&mut v),
+                            48 => p_swap::<2, 2, false>(&mut v),
+                            49 => p_swap::<2, 2, true>(&mut v),
+                            50 => p_swap::<2, 3, false>(&mut v),
+                            51 => p_swap::<2, 3, true>(&mut v),
+                            52 => p_swap::<3, 0, false>(&mut v),
+                            53 => p_swap::<3, 0, true>(&mut v),
+                            54 => p_swap::<3, 1, false>(&mut v),
+                            55 => p_swap::<3, 1, true>(&mut v),
+                            56 => p_swap::<3, 2, false>(&mut v),
+                            57 => p_swap::<3, 2, true>(&mut v),
+                            58 => p_swap::<3, 3, false>(&mut v),
+                            59 => p_swap::<3, 3, true>(&mut v),
+                            60 => p_permute::<R, false>(&mut v, ldix(aux_p.add(vb * a).cast::<IE>())),
+                            61 => p_permute::<0, false>(&mut v, ldix(aux_p.add(vb * a).cast::<IE>())),
+                            62 => p_permute::<0, true>(&mut v, ldix(aux_p.add(vb * a).cast::<IE>())),
+                            63 => p_permute::<1, false>(&mut v, ldix(aux_p.add(vb * a).cast::<IE>())),
+                            64 => p_permute::<1, true>(&mut v, ldix(aux_p.add(vb * a).cast::<IE>())),
+                            65 => p_permute::<2, false>(&mut v, ldix(aux_p.add(vb * a).cast::<IE>())),
+                            66 => p_permute::<2, true>(&mut v, ldix(aux_p.add(vb * a).cast::<IE>())),
+                            67 => p_permute::<3, false>(&mut v, ldix(aux_p.add(vb * a).cast::<IE>())),
+                            68 => p_permute::<3, true>(&mut v, ldix(aux_p.add(vb * a).cast::<IE>())),
+                            69 => p_blend::<0>(&mut v, ldmk(aux_p.add(vb * a))),
+                            70 => p_blend::<1>(&mut v, ldmk(aux_p.add(vb * a))),
+                            71 => p_blend::<2>(&mut v, ldmk(aux_p.add(vb * a))),
+                            72 => p_blend::<3>(&mut v, ldmk(aux_p.add(vb * a))),
+                            _ => {}
+                        }
+                    }
+                    each_slot!(SL => {
+                        st(b.add(hi[SL / 4]).add(lo[SL % 4]), v[SL]);
+                    });
+                    if x == free {
+                        break;
+                    }
+                    x = (x | !free).wrapping_add(1) & free;
+                }
+            }
         };
     }
 
@@ -878,6 +1543,11 @@ mod x86 {
         type V = __m512;
         type IE = i32;
         const W: usize = 8;
+        /// Register bits of a program (16 slot vectors of the 32 registers).
+        const R: usize = 4;
+        const S: usize = 1 << R;
+        type IX = __m512i;
+        type MK = __mmask16;
         // SAFETY (all primitives below): they need AVX-512F, which every caller has enabled;
         // loads and stores need `p` valid for one vector of floats.
         #[inline]
@@ -935,6 +1605,28 @@ mod x86 {
         unsafe fn perm(v: V, ix: __m512i) -> V {
             _mm512_permutexvar_ps(ix, v)
         }
+        /// A lane permutation by a full index vector.
+        #[inline]
+        #[target_feature(enable = "avx512f")]
+        unsafe fn permx(v: V, ix: IX) -> V {
+            _mm512_permutexvar_ps(ix, v)
+        }
+        /// A lane mask: one bit per float, in the first bytes at `p`.
+        #[inline]
+        #[target_feature(enable = "avx512f")]
+        unsafe fn ldmk(p: *const u8) -> MK {
+            u16::from_le_bytes(p.cast::<[u8; 2]>().read_unaligned())
+        }
+        /// `b` in the lanes the mask selects, `a` elsewhere.
+        #[inline]
+        #[target_feature(enable = "avx512f")]
+        unsafe fn blend(m: MK, a: V, b: V) -> V {
+            _mm512_mask_blend_ps(m, a, b)
+        }
+        /// Runs `$body` once for every slot `$s` (0 to 15) (see `each_slot_in!`).
+        macro_rules! each_slot {
+            ($s:ident => $body:block) => { each_slot_in!([0 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15] $s => $body) };
+        }
         kernels!("avx512f");
     }
 
@@ -945,6 +1637,11 @@ mod x86 {
         type V = __m512d;
         type IE = i64;
         const W: usize = 4;
+        /// Register bits of a program (16 slot vectors of the 32 registers).
+        const R: usize = 4;
+        const S: usize = 1 << R;
+        type IX = __m512i;
+        type MK = __mmask8;
         // SAFETY (all primitives below): they need AVX-512F, which every caller has enabled;
         // loads and stores need `p` valid for one vector of floats.
         #[inline]
@@ -1002,6 +1699,28 @@ mod x86 {
         unsafe fn perm(v: V, ix: __m512i) -> V {
             _mm512_permutexvar_pd(ix, v)
         }
+        /// A lane permutation by a full index vector.
+        #[inline]
+        #[target_feature(enable = "avx512f")]
+        unsafe fn permx(v: V, ix: IX) -> V {
+            _mm512_permutexvar_pd(ix, v)
+        }
+        /// A lane mask: one bit per double, in the first byte at `p`.
+        #[inline]
+        #[target_feature(enable = "avx512f")]
+        unsafe fn ldmk(p: *const u8) -> MK {
+            p.read()
+        }
+        /// `b` in the lanes the mask selects, `a` elsewhere.
+        #[inline]
+        #[target_feature(enable = "avx512f")]
+        unsafe fn blend(m: MK, a: V, b: V) -> V {
+            _mm512_mask_blend_pd(m, a, b)
+        }
+        /// Runs `$body` once for every slot `$s` (0 to 15) (see `each_slot_in!`).
+        macro_rules! each_slot {
+            ($s:ident => $body:block) => { each_slot_in!([0 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15] $s => $body) };
+        }
         kernels!("avx512f");
     }
 
@@ -1012,6 +1731,11 @@ mod x86 {
         type V = __m256;
         type IE = i32;
         const W: usize = 4;
+        /// Register bits of a program (8 slot vectors of the 16 registers).
+        const R: usize = 3;
+        const S: usize = 1 << R;
+        type IX = __m256i;
+        type MK = __m256;
         // SAFETY (all primitives below): they need AVX2 and FMA, which every caller has
         // enabled; loads and stores need `p` valid for one vector of floats.
         #[inline]
@@ -1069,6 +1793,28 @@ mod x86 {
         unsafe fn perm(v: V, ix: __m256i) -> V {
             _mm256_permutevar8x32_ps(v, ix)
         }
+        /// A lane permutation by a full index vector.
+        #[inline]
+        #[target_feature(enable = "avx2,fma")]
+        unsafe fn permx(v: V, ix: IX) -> V {
+            _mm256_permutevar8x32_ps(v, ix)
+        }
+        /// A lane mask: every float all ones or all zeros, at `p`.
+        #[inline]
+        #[target_feature(enable = "avx2,fma")]
+        unsafe fn ldmk(p: *const u8) -> MK {
+            _mm256_loadu_ps(p.cast::<F>())
+        }
+        /// `b` in the lanes the mask selects, `a` elsewhere.
+        #[inline]
+        #[target_feature(enable = "avx2,fma")]
+        unsafe fn blend(m: MK, a: V, b: V) -> V {
+            _mm256_blendv_ps(a, b, m)
+        }
+        /// Runs `$body` once for every slot `$s` (0 to 7) (see `each_slot_in!`).
+        macro_rules! each_slot {
+            ($s:ident => $body:block) => { each_slot_in!([0 1 2 3 4 5 6 7] $s => $body) };
+        }
         kernels!("avx2,fma");
     }
 
@@ -1079,6 +1825,11 @@ mod x86 {
         type V = __m256d;
         type IE = i64;
         const W: usize = 2;
+        /// Register bits of a program (8 slot vectors of the 16 registers).
+        const R: usize = 3;
+        const S: usize = 1 << R;
+        type IX = __m256i;
+        type MK = __m256d;
         // SAFETY (all primitives below): they need AVX2 and FMA, which every caller has
         // enabled; loads and stores need `p` valid for one vector of floats.
         #[inline]
@@ -1136,6 +1887,29 @@ mod x86 {
         #[target_feature(enable = "avx2,fma")]
         unsafe fn perm(v: V, _ix: __m256i) -> V {
             _mm256_permute4x64_pd::<0x4E>(v)
+        }
+        /// A lane permutation by a full index vector (32-bit halves of the doubles moved in
+        /// pairs).
+        #[inline]
+        #[target_feature(enable = "avx2,fma")]
+        unsafe fn permx(v: V, ix: IX) -> V {
+            _mm256_castps_pd(_mm256_permutevar8x32_ps(_mm256_castpd_ps(v), ix))
+        }
+        /// A lane mask: every double all ones or all zeros, at `p`.
+        #[inline]
+        #[target_feature(enable = "avx2,fma")]
+        unsafe fn ldmk(p: *const u8) -> MK {
+            _mm256_loadu_pd(p.cast::<F>())
+        }
+        /// `b` in the lanes the mask selects, `a` elsewhere.
+        #[inline]
+        #[target_feature(enable = "avx2,fma")]
+        unsafe fn blend(m: MK, a: V, b: V) -> V {
+            _mm256_blendv_pd(a, b, m)
+        }
+        /// Runs `$body` once for every slot `$s` (0 to 7) (see `each_slot_in!`).
+        macro_rules! each_slot {
+            ($s:ident => $body:block) => { each_slot_in!([0 1 2 3 4 5 6 7] $s => $body) };
         }
         kernels!("avx2,fma");
     }
