@@ -8,8 +8,9 @@
 //! The four kinds of run alternate, and the medians are printed as JSON for
 //! `cargo xtask bench run`.
 //!
-//! `cargo run --release -p xdv-runtime --example hv_overhead -- [RUNS]` (build the guests first:
-//! `cargo xtask guests`).
+//! `cargo run --release -p xdv-runtime --example hv_overhead -- [RUNS] [ONLY]` (build the guests
+//! first: `cargo xtask guests`). `ONLY`, one of `hv`, `direct`, `hv-warm`, `direct-warm`, runs that
+//! kind alone `RUNS` times and prints its median, for profiling one side.
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -17,12 +18,23 @@ use std::time::Instant;
 use xdv_runtime::run::NoSink;
 use xdv_runtime::{Manifest, Options, Resume};
 
+// The allocator the `xdv` binary runs with, on both sides.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() {
     let runs: usize = std::env::args()
         .nth(1)
         .map(|a| a.parse().expect("RUNS is an integer"))
         .unwrap_or(11)
         .max(1);
+    const KINDS: [&str; 4] = ["hv", "direct", "hv-warm", "direct-warm"];
+    let only: Option<usize> = std::env::args().nth(2).map(|a| {
+        KINDS
+            .iter()
+            .position(|k| *k == a)
+            .unwrap_or_else(|| panic!("ONLY is one of {KINDS:?}, not {a:?}"))
+    });
     let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..");
     let wasm = root.join("target/guests/wasm32-wasip1/release/vqe-h2.wasm");
     let bytes = std::fs::read(&wasm).unwrap_or_else(|e| {
@@ -64,6 +76,9 @@ fn main() {
         for k in 0..4 {
             // Rotate which kind goes first.
             let side = (i + k) % 4;
+            if only.is_some_and(|o| o != side) {
+                continue;
+            }
             let t0 = Instant::now();
             let out = match side {
                 0 | 2 => {
@@ -113,6 +128,17 @@ fn main() {
                 }
             }
         }
+    }
+    if let Some(o) = only {
+        let mut kinds = [hv, direct, hv_warm, direct_warm];
+        let v = &mut kinds[o];
+        v.sort_by(f64::total_cmp);
+        println!(
+            "{{\"kind\": {:?}, \"runs\": {runs}, \"s_median\": {:.6}}}",
+            KINDS[o],
+            v[v.len() / 2]
+        );
+        return;
     }
     // Both sides set up a sandbox and compile the guest with cranelift on every run; that cost,
     // alone, so that the overhead can also be stated on the rest of the run.

@@ -496,7 +496,13 @@ type OpenChannel = (xdv_core::ChannelId, [(VhmId, CapId); 2]);
 
 /// A job that ended this round: its id, its VHM's index, its result bytes or error, and whether
 /// the result came from the stored state.
-type Completed = (JobId, usize, Result<Vec<u8>, ProviderError>, bool);
+/// A finished job: its id, its VHM's index, its result (the stored bytes `{"ok": doc}` and the
+/// document itself, so that the document is not parsed back from the bytes) and whether it was
+/// taken from the state directory rather than run.
+type Completed = (JobId, usize, JobResult, bool);
+
+/// A job's result: the stored bytes `{"ok": doc}` and `doc`, or why it failed.
+type JobResult = Result<(Vec<u8>, Value), ProviderError>;
 
 struct Dispatched {
     job: JobId,
@@ -2047,7 +2053,7 @@ impl<'a> Runner<'a> {
             self.commit(sink)?;
             // K slices first, in the core's dispatch order (guests share channels, so they run
             // one after another); then the Q and Φ jobs, in parallel.
-            let mut k_done: Vec<(JobId, usize, Result<Vec<u8>, ProviderError>)> = Vec::new();
+            let mut k_done: Vec<(JobId, usize, JobResult)> = Vec::new();
             self.install_send_check();
             for e in &effects {
                 if let Effect::RunSlice { job, last, .. } = e {
@@ -2055,15 +2061,8 @@ impl<'a> Runner<'a> {
                         continue;
                     };
                     if let Some(r) = self.k_slice(*job, vi, *last) {
-                        let bytes = r.and_then(|v| {
-                            serde_json::to_vec(&json!({"ok": v})).map_err(|e| {
-                                ProviderError::Failed {
-                                    provider: "xdv-wasm".into(),
-                                    message: e.to_string(),
-                                }
-                            })
-                        });
-                        k_done.push((*job, vi, bytes));
+                        let result = r.and_then(|v| stored_result(v, "xdv-wasm"));
+                        k_done.push((*job, vi, result));
                     }
                     self.record_denied_sends()?;
                     self.record_messages()?;
@@ -2116,22 +2115,18 @@ impl<'a> Runner<'a> {
                     });
                 }
                 let v = p.execute(&d.request)?;
-                let bytes =
-                    serde_json::to_vec(&json!({"ok": v})).map_err(|e| ProviderError::Failed {
-                        provider: p.name().to_string(),
-                        message: e.to_string(),
-                    })?;
+                let (bytes, v) = stored_result(v, p.name())?;
                 if bytes.len() > RESULT_BYTES_MAX {
                     return Err(ProviderError::Fit(format!(
                         "the result is {} bytes, more than {RESULT_BYTES_MAX}",
                         bytes.len()
                     )));
                 }
-                Ok(bytes)
+                Ok((bytes, v))
             };
             // Several jobs run in parallel on disjoint resources; one runs here, without handing
             // it to a worker thread and waiting for it.
-            let outcomes: Vec<Result<Vec<u8>, ProviderError>> = if work.len() > 1 {
+            let outcomes: Vec<JobResult> = if work.len() > 1 {
                 work.par_iter()
                     .zip(&inject)
                     .zip(&resumed)
@@ -2162,7 +2157,7 @@ impl<'a> Runner<'a> {
                 }
                 // A failure is stored too, so a resumed run fails the same way without re-running.
                 let bytes = match &outcome {
-                    Ok(b) => b.clone(),
+                    Ok((b, _)) => b.clone(),
                     Err(e) => {
                         serde_json::to_vec(&json!({"error": e.to_string(), "code": e.code()}))
                             .unwrap_or_default()
@@ -2183,13 +2178,7 @@ impl<'a> Runner<'a> {
                     };
                     let limits = self.guest_limits(g.vhm);
                     let o = match outcome {
-                        Ok(bytes) => {
-                            let doc = serde_json::from_slice::<Value>(&bytes)
-                                .ok()
-                                .and_then(|mut x| x.get_mut("ok").map(Value::take))
-                                .unwrap_or(Value::Null);
-                            xdv_k::jobs::outcome(kd, doc, &limits)
-                        }
+                        Ok((_, doc)) => xdv_k::jobs::outcome(kd, doc, &limits),
                         Err(e) => xdv_k::jobs::failed(kd, "provider", e.to_string(), &limits),
                     };
                     if self.vhms[g.vhm].status.is_none() {
@@ -2204,11 +2193,7 @@ impl<'a> Runner<'a> {
                     v.guest_ended = true;
                 }
                 match outcome {
-                    Ok(bytes) => {
-                        let doc: Value = serde_json::from_slice::<Value>(&bytes)
-                            .ok()
-                            .and_then(|mut x| x.get_mut("ok").map(Value::take))
-                            .unwrap_or(Value::Null);
+                    Ok((_, doc)) => {
                         v.prev = doc.clone();
                         v.results.push(doc);
                         if !is_guest {
@@ -2326,8 +2311,19 @@ impl<'a> Runner<'a> {
     }
 }
 
-fn decode_stored(bytes: &[u8]) -> Result<Vec<u8>, ProviderError> {
-    let v: Value = serde_json::from_slice(bytes).map_err(|e| ProviderError::Failed {
+/// A job's result as the state directory stores it, `{"ok": v}` serialised, and `v`.
+fn stored_result(v: Value, provider: &str) -> JobResult {
+    let mut doc = json!({ "ok": v });
+    let bytes = serde_json::to_vec(&doc).map_err(|e| ProviderError::Failed {
+        provider: provider.to_string(),
+        message: e.to_string(),
+    })?;
+    Ok((bytes, doc["ok"].take()))
+}
+
+/// A stored result read back: its bytes and its `ok` document, or the error it recorded.
+fn decode_stored(bytes: &[u8]) -> JobResult {
+    let mut v: Value = serde_json::from_slice(bytes).map_err(|e| ProviderError::Failed {
         provider: "state".into(),
         message: format!("a stored result does not parse: {e}"),
     })?;
@@ -2342,7 +2338,8 @@ fn decode_stored(bytes: &[u8]) -> Result<Vec<u8>, ProviderError> {
             },
         });
     }
-    Ok(bytes.to_vec())
+    let doc = v.get_mut("ok").map(Value::take).unwrap_or(Value::Null);
+    Ok((bytes.to_vec(), doc))
 }
 
 /// The input field a Φ step takes from the previous step's result: its `amplitudes` (a Φ
