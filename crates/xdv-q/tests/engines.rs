@@ -6,7 +6,7 @@ use num_complex::Complex;
 use rand_chacha::ChaCha8Rng;
 use rand_core::{RngCore, SeedableRng};
 use xdv_q::engine::{
-    block_qubits, plan, simd_detected, FastError, FastOptions, FusedGate, SimdLevel,
+    block_qubits, plan, simd_detected, FastError, FastOptions, FastStats, FusedGate, SimdLevel,
 };
 use xdv_q::gates::{self, GateDef, Matrix, C64};
 use xdv_q::{Engine, Fast, Gate, Real, Reference, StateVec};
@@ -317,6 +317,20 @@ fn thread_counts_give_bit_identical_states() {
     check_thread_invariance::<f64>(12, 60, 23);
 }
 
+/// `gates` applied to a copy of `init` by the fast engine on 2 threads with `opts`, and its
+/// statistics.
+fn run_on_two_threads(
+    init: &StateVec<f64>,
+    gates: &[Gate],
+    opts: FastOptions,
+) -> (StateVec<f64>, FastStats) {
+    let mut s = init.clone();
+    let stats = Fast::with_options(2, opts)
+        .apply_with_stats(&mut s, gates)
+        .expect("valid gates");
+    (s, stats)
+}
+
 #[test]
 fn fusion_on_and_off_give_the_same_state() {
     for (n, seed) in [(6, 31), (10, 32), (15, 33)] {
@@ -324,15 +338,11 @@ fn fusion_on_and_off_give_the_same_state() {
         let gates = random_circuit(&mut rng, n, 80);
         let init = random_state::<f64>(&mut rng, n);
         let run = |fusion: bool| {
-            let mut s = init.clone();
             let opts = FastOptions {
                 fusion,
                 ..FastOptions::default()
             };
-            let stats = Fast::with_options(2, opts)
-                .apply_with_stats(&mut s, &gates)
-                .expect("valid gates");
-            (s, stats)
+            run_on_two_threads(&init, &gates, opts)
         };
         let (on, on_stats) = run(true);
         let (off, off_stats) = run(false);
@@ -845,16 +855,12 @@ fn register_programs_agree_with_the_kernels_they_replace() {
         let init = random_state::<f64>(&mut rng, n);
         for simd in levels() {
             let run = |programs: bool| {
-                let mut s = init.clone();
                 let opts = FastOptions {
                     programs,
                     simd,
                     ..FastOptions::default()
                 };
-                let stats = Fast::with_options(2, opts)
-                    .apply_with_stats(&mut s, &gates)
-                    .expect("valid gates");
-                (s, stats)
+                run_on_two_threads(&init, &gates, opts)
             };
             let (on, on_stats) = run(true);
             let (off, off_stats) = run(false);

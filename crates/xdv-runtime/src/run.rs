@@ -566,6 +566,9 @@ struct Runner<'a> {
     gate: Option<std::sync::Arc<Gate>>,
     /// The tokens of the guests of the session, by guest index (for the send check).
     guest_tokens: std::sync::Arc<Vec<Option<xdv_token::Token>>>,
+    /// A copy of the core's revoked token ids for the send check, taken again only when the set
+    /// grows (revocations are never undone), not on every tick.
+    revoked_for_sends: std::sync::Arc<std::collections::BTreeSet<xdv_core::TokenId>>,
     /// Scheduled revocations: the tick from which they apply, the revocation ids, and whether
     /// they were applied.
     revokes: Vec<(u64, Vec<String>, bool)>,
@@ -801,6 +804,7 @@ impl<'a> Runner<'a> {
             messages: 0,
             gate,
             guest_tokens: std::sync::Arc::new(Vec::new()),
+            revoked_for_sends: Default::default(),
             revokes,
             guest_jobs: BTreeMap::new(),
             blocked: Vec::new(),
@@ -1362,16 +1366,7 @@ impl<'a> Runner<'a> {
             let (me, cap) = (Principal::Vhm(id), self.vhms[vi].cap);
             let mut accepted = true;
             if domain == Domain::Phi {
-                let start_ns = self.free_window_start(id);
-                accepted = self.command(
-                    me,
-                    cap,
-                    Command::ReserveWindow {
-                        vhm: id,
-                        start_ns,
-                        duration_ns: PHI_JOB_NS,
-                    },
-                )?;
+                accepted = self.reserve_phi_window(me, cap, id)?;
             }
             if accepted {
                 accepted = self.command(
@@ -1647,7 +1642,11 @@ impl<'a> Runner<'a> {
             return;
         };
         let tokens = self.guest_tokens.clone();
-        let revoked = self.core.state().revoked_tokens.clone();
+        let current = &self.core.state().revoked_tokens;
+        if self.revoked_for_sends.len() != current.len() {
+            self.revoked_for_sends = std::sync::Arc::new(current.clone());
+        }
+        let revoked = self.revoked_for_sends.clone();
         let now_ns = self.core.now_ns();
         let Some(session) = self.guests.as_mut() else {
             return;
@@ -1785,17 +1784,7 @@ impl<'a> Runner<'a> {
                     if !self.allowed(i, &phi_asks())? {
                         continue;
                     }
-                    let start_ns = self.free_window_start(id);
-                    let ok = self.command(
-                        me,
-                        cap,
-                        Command::ReserveWindow {
-                            vhm: id,
-                            start_ns,
-                            duration_ns: PHI_JOB_NS,
-                        },
-                    )?;
-                    if !ok {
+                    if !self.reserve_phi_window(me, cap, id)? {
                         let why = self.rejection();
                         self.fault(
                             i,
@@ -1846,6 +1835,26 @@ impl<'a> Runner<'a> {
             }
         }
         Ok(())
+    }
+
+    /// Reserves for `vhm`'s next Φ job a [`PHI_JOB_NS`] coherence window at the earliest free
+    /// start ([`Self::free_window_start`]); whether the core accepted it.
+    fn reserve_phi_window(
+        &mut self,
+        me: Principal,
+        cap: CapId,
+        vhm: VhmId,
+    ) -> Result<bool, RunError> {
+        let start_ns = self.free_window_start(vhm);
+        self.command(
+            me,
+            cap,
+            Command::ReserveWindow {
+                vhm,
+                start_ns,
+                duration_ns: PHI_JOB_NS,
+            },
+        )
     }
 
     /// The earliest tick boundary after now at which a [`PHI_JOB_NS`] window on `vhm`'s mesh

@@ -2,6 +2,9 @@
 //! computations, determinism, isolation between tenants, crash and resume at every commit, fault
 //! containment, and verification of the trace by replay.
 
+mod common;
+use common::ipc_module;
+
 use serde_json::Value;
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -24,6 +27,19 @@ fn load(dir: &str, text: Option<&str>) -> (Manifest, BTreeMap<String, Vec<u8>>, 
     let files = xdv_runtime::files::load(&m, &base).expect("files load");
     let machine = xdv_runtime::files::machine(&m, &files).expect("machine");
     (m, files, machine)
+}
+
+/// Runs a loaded manifest with the default options, keeping nothing.
+fn run_plain(m: &Manifest, files: &BTreeMap<String, Vec<u8>>, machine: Machine) -> RunReport {
+    run(
+        m,
+        files,
+        machine,
+        &Options::default(),
+        Resume::default(),
+        &mut NoSink,
+    )
+    .expect("runs")
 }
 
 fn go(dir: &str, opts: &Options) -> (RunReport, Vec<u8>) {
@@ -400,15 +416,7 @@ fn a_transform_the_device_cannot_deliver_is_refused_and_faults_only_its_vhm() {
     );
     assert_ne!(strict, text, "carol's [vhm.phi] table not found");
     let (m, files, machine) = load("three-tenants", Some(&strict));
-    let r = run(
-        &m,
-        &files,
-        machine,
-        &Options::default(),
-        Resume::default(),
-        &mut NoSink,
-    )
-    .expect("runs");
+    let r = run_plain(&m, &files, machine);
     let carol = vhm(&r, "carol");
     assert!(
         matches!(&carol.status, VhmStatus::Faulted(m) if m.contains("contract refused") && m.contains("fidelity")),
@@ -675,23 +683,6 @@ fn the_white_paper_pipeline_chains_classical_quantum_phase_classical() {
     xdv_trace::replay(&trace, xdv_trace::ReplayOptions::default()).expect("replays");
 }
 
-/// A guest module with WASI `fd_write` and the `xdv` channel imports, `data` at 1024, and `body`
-/// as its `_start`.
-fn ipc_module(data: &str, body: &str) -> Vec<u8> {
-    format!(
-        r#"(module
-  (import "wasi_snapshot_preview1" "fd_write" (func $fd_write (param i32 i32 i32 i32) (result i32)))
-  (import "xdv" "chan_send" (func $chan_send (param i32 i32 i32) (result i32)))
-  (import "xdv" "chan_recv" (func $chan_recv (param i32 i32 i32) (result i32)))
-  (import "xdv" "yield" (func $yield))
-  (memory (export "memory") 1)
-  (data (i32.const 1024) "{data}")
-  (func (export "_start") (local $n i32) (local $len i32)
-{body}))"#
-    )
-    .into_bytes()
-}
-
 #[test]
 fn guests_talk_over_manifest_channels_and_every_message_is_in_the_trace() {
     // `ping` sends "ping" three times; `pong` receives three messages (yielding while its queue
@@ -819,15 +810,7 @@ fn a_job_whose_predicted_error_exceeds_the_budget_is_refused_and_faults_only_its
         .expect("manifest")
         .replace("error_budget_ppm = 100000", "error_budget_ppm = 1000");
     let (m, files, machine) = load("noisy-device", Some(&text));
-    let r = run(
-        &m,
-        &files,
-        machine,
-        &Options::default(),
-        Resume::default(),
-        &mut NoSink,
-    )
-    .expect("runs");
+    let r = run_plain(&m, &files, machine);
     match &vhm(&r, "bob").status {
         VhmStatus::Faulted(why) => assert!(why.contains("error_budget_ppm"), "{why}"),
         s => panic!("bob should be refused by his decoherence budget: {s:?}"),

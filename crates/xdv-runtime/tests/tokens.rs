@@ -3,6 +3,9 @@
 //! `Deny` in the trace (faulting only the VHM concerned), every revocation a `RevokeToken`, and
 //! the trace replays.
 
+mod common;
+use common::ipc_module;
+
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 use xdv_core::{Command, DeniedOp, DenyReason, Input};
@@ -432,23 +435,6 @@ fn tokens_without_a_root_key_and_revocations_without_tokens_are_refused() {
         Err(RunError::Unsupported { key, .. }) => assert_eq!(key, "revoke[0]"),
         other => panic!("expected a refusal: {:?}", other.map(|r| r.0.state_hash)),
     }
-}
-
-/// A guest module with WASI's `fd_write`, `xdv.chan_send`, `xdv.chan_recv` and `xdv.yield`,
-/// `data` at address 1024, and `body` as its `_start`.
-fn ipc_module(data: &str, body: &str) -> Vec<u8> {
-    format!(
-        r#"(module
-  (import "wasi_snapshot_preview1" "fd_write" (func $fd_write (param i32 i32 i32 i32) (result i32)))
-  (import "xdv" "chan_send" (func $chan_send (param i32 i32 i32) (result i32)))
-  (import "xdv" "chan_recv" (func $chan_recv (param i32 i32 i32) (result i32)))
-  (import "xdv" "yield" (func $yield))
-  (memory (export "memory") 1)
-  (data (i32.const 1024) "{data}")
-  (func (export "_start") (local $n i32) (local $len i32)
-{body}))"#
-    )
-    .into_bytes()
 }
 
 #[test]
