@@ -181,7 +181,17 @@ fn test() -> Result<()> {
     // The same seed gives the same state hash in a debug and a release build.
     let args = ["sim", "--seed", "7", "--ops", "20000", "--json"];
     let release = output(Command::new(&xdv).args(args))?;
-    let debug = output(cargo().args(["run", "-q", "-p", "xdv", "--"]).args(args))?;
+    // `cargo test --workspace` built the debug binary for the CLI tests. `cargo run -p xdv` would
+    // build wasmtime and its tree a second time, with only xdv's features, and double the disk
+    // a clean run needs.
+    let debug_xdv = root().join("target/debug/xdv");
+    if !debug_xdv.exists() {
+        bail!(
+            "{} is missing: `cargo test --workspace` should have built it for the CLI tests",
+            debug_xdv.display()
+        );
+    }
+    let debug = output(Command::new(&debug_xdv).args(args))?;
     let (r, d) = (
         field_str(&release, "state_hash")?,
         field_str(&debug, "state_hash")?,
