@@ -42,19 +42,21 @@ fn run_plain(m: &Manifest, files: &BTreeMap<String, Vec<u8>>, machine: Machine) 
     .expect("runs")
 }
 
+/// Runs a manifest from the start and keeps its trace.
+fn run_traced(
+    m: &Manifest,
+    files: &BTreeMap<String, Vec<u8>>,
+    machine: Machine,
+    opts: &Options,
+) -> (RunReport, Vec<u8>) {
+    let mut sink = MemSink::default();
+    let r = run(m, files, machine, opts, Resume::default(), &mut sink).expect("runs");
+    (r, sink.trace)
+}
+
 fn go(dir: &str, opts: &Options) -> (RunReport, Vec<u8>) {
     let (m, files, machine) = load(dir, None);
-    let mut sink = MemSink::default();
-    let r = run(
-        &m,
-        &files,
-        machine.clone(),
-        opts,
-        Resume::default(),
-        &mut sink,
-    )
-    .expect("runs");
-    (r, sink.trace)
+    run_traced(&m, &files, machine, opts)
 }
 
 /// Keeps everything; fails (as a crash would) at commit number `fail_at`.
@@ -601,16 +603,7 @@ fn a_guest_that_traps_faults_its_vhm_alone() {
             b"(module (func (export \"_start\")) (memory (export \"memory\") 1))".to_vec(),
         ),
     ]);
-    let mut sink = MemSink::default();
-    let r = run(
-        &m,
-        &files,
-        Machine::default_machine(),
-        &Options::default(),
-        Resume::default(),
-        &mut sink,
-    )
-    .expect("runs");
+    let (r, trace) = run_traced(&m, &files, Machine::default_machine(), &Options::default());
     assert!(
         matches!(&vhm(&r, "spin").status, VhmStatus::Faulted(m) if m.contains("out_of_fuel")),
         "{:?}",
@@ -619,7 +612,7 @@ fn a_guest_that_traps_faults_its_vhm_alone() {
     assert_eq!(vhm(&r, "ok").status, VhmStatus::Finished);
     // Three slices of 1 000 000 fuel units, dispatched one per tick.
     assert!(r.ticks >= 3, "{} ticks", r.ticks);
-    xdv_trace::replay(&sink.trace, xdv_trace::ReplayOptions::default()).expect("replays");
+    xdv_trace::replay(&trace, xdv_trace::ReplayOptions::default()).expect("replays");
 }
 
 #[test]
@@ -719,16 +712,7 @@ fn guests_talk_over_manifest_channels_and_every_message_is_in_the_trace() {
         ("ping.wat".to_string(), ping),
         ("pong.wat".to_string(), pong),
     ]);
-    let mut sink = MemSink::default();
-    let r = run(
-        &m,
-        &files,
-        Machine::default_machine(),
-        &Options::default(),
-        Resume::default(),
-        &mut sink,
-    )
-    .expect("runs");
+    let (r, trace) = run_traced(&m, &files, Machine::default_machine(), &Options::default());
     for v in &r.vhms {
         assert_eq!(v.status, VhmStatus::Finished, "{}", v.path);
     }
@@ -741,13 +725,12 @@ fn guests_talk_over_manifest_channels_and_every_message_is_in_the_trace() {
     // and BLAKE3 hash. The trace replays, so the core accepted every one from its endpoint.
     let mut commitment = 4u32.to_le_bytes().to_vec();
     commitment.extend_from_slice(blake3::hash(b"ping").as_bytes());
-    let found = sink
-        .trace
+    let found = trace
         .windows(commitment.len())
         .filter(|w| *w == commitment.as_slice())
         .count();
     assert!(found >= 3, "{found} commitments in the trace");
-    xdv_trace::replay(&sink.trace, xdv_trace::ReplayOptions::default()).expect("replays");
+    xdv_trace::replay(&trace, xdv_trace::ReplayOptions::default()).expect("replays");
 }
 
 // ----- Q devices: routing onto each tenant's partition, noise, the decoherence budget ----------
@@ -1001,16 +984,7 @@ shots = 100
 "#;
     let m = Manifest::from_toml(manifest, "run.toml").expect("manifest");
     let files = BTreeMap::from([("g.wat".to_string(), module.into_bytes())]);
-    let mut sink = MemSink::default();
-    let r = run(
-        &m,
-        &files,
-        Machine::default_machine(),
-        &Options::default(),
-        Resume::default(),
-        &mut sink,
-    )
-    .expect("runs");
+    let (r, trace) = run_traced(&m, &files, Machine::default_machine(), &Options::default());
     let v = vhm(&r, "g");
     assert_eq!(v.status, VhmStatus::Finished, "{:?}", v.status);
     let out = v.results[0]["stdout"].as_str().expect("stdout").to_string();
@@ -1033,8 +1007,7 @@ shots = 100
         .expect("shots row");
     assert_eq!(row.consumed, 60);
     // The refusal is the core's, in the trace.
-    let (rep, _) =
-        xdv_trace::replay(&sink.trace, xdv_trace::ReplayOptions::default()).expect("replays");
+    let (rep, _) = xdv_trace::replay(&trace, xdv_trace::ReplayOptions::default()).expect("replays");
     assert!(rep.rejected >= 1);
 }
 
@@ -1049,17 +1022,8 @@ fn a_warm_run_is_the_same_run() {
         ..Options::default()
     };
     for _ in 0..2 {
-        let mut sink = MemSink::default();
-        let r = run(
-            &m,
-            &files,
-            machine.clone(),
-            &opts,
-            Resume::default(),
-            &mut sink,
-        )
-        .expect("runs");
+        let (r, trace) = run_traced(&m, &files, machine.clone(), &opts);
         assert_eq!(r.to_json(), cold.to_json());
-        assert_eq!(sink.trace, cold_trace);
+        assert_eq!(trace, cold_trace);
     }
 }

@@ -33,7 +33,8 @@ fn mint(a: &Authority, name: &str, g: &Grant) -> Token {
         .expect("mint")
 }
 
-const ALL_OPS: [Operation; 7] = [
+/// The operations `xdv run` checks: every one but `terminate` and `read`.
+const RUN_OPS: [Operation; 7] = [
     Operation::Create,
     Operation::Nest,
     Operation::Reserve,
@@ -181,8 +182,8 @@ fn denials(trace: &[u8]) -> Vec<(Option<xdv_core::VhmId>, xdv_core::Denial)> {
 #[test]
 fn sufficient_tokens_change_nothing_in_the_run() {
     let a = authority();
-    let alice = mint(&a, "alice", &grant(&[Domain::Q, Domain::Phi], &ALL_OPS));
-    let bob = mint(&a, "bob", &grant(&[Domain::Q], &ALL_OPS));
+    let alice = mint(&a, "alice", &grant(&[Domain::Q, Domain::Phi], &RUN_OPS));
+    let bob = mint(&a, "bob", &grant(&[Domain::Q], &RUN_OPS));
     let (r, trace) = go(MANIFEST, &[("alice.token", &alice), ("bob.token", &bob)]);
     for v in &r.vhms {
         assert_eq!(v.status, VhmStatus::Finished, "{}", v.path);
@@ -206,7 +207,7 @@ fn with(text: &str, from: &str, to: &str) -> String {
 #[test]
 fn a_missing_forged_or_insufficient_token_refuses_creation_and_nothing_else() {
     let a = authority();
-    let bob = mint(&a, "bob", &grant(&[Domain::Q], &ALL_OPS));
+    let bob = mint(&a, "bob", &grant(&[Domain::Q], &RUN_OPS));
     // alice: no token at all.
     let no_token = with(MANIFEST, "token = \"alice.token\"\n", "");
     let (r, trace) = go(&no_token, &[("bob.token", &bob)]);
@@ -221,14 +222,14 @@ fn a_missing_forged_or_insufficient_token_refuses_creation_and_nothing_else() {
 
     // alice: a token minted by another operator.
     let other = Authority::from_secret(&[9; 32]).expect("authority");
-    let forged = mint(&other, "alice", &grant(&[Domain::Q, Domain::Phi], &ALL_OPS));
+    let forged = mint(&other, "alice", &grant(&[Domain::Q, Domain::Phi], &RUN_OPS));
     let (r, trace) = go(MANIFEST, &[("alice.token", &forged), ("bob.token", &bob)]);
     faulted_with(&r, "alice", "forged");
     assert_eq!(*status(&r, "bob"), VhmStatus::Finished);
     assert_eq!(denials(&trace)[0].1.reason, DenyReason::Forged);
 
     // alice: rights in Q only, but she holds Φ modes too.
-    let q_only = mint(&a, "alice", &grant(&[Domain::Q], &ALL_OPS));
+    let q_only = mint(&a, "alice", &grant(&[Domain::Q], &RUN_OPS));
     let (r, trace) = go(MANIFEST, &[("alice.token", &q_only), ("bob.token", &bob)]);
     faulted_with(&r, "alice", "create");
     let d = denials(&trace);
@@ -242,8 +243,8 @@ fn a_missing_forged_or_insufficient_token_refuses_creation_and_nothing_else() {
 #[test]
 fn a_per_resource_cap_refuses_exactly_what_exceeds_it() {
     let a = authority();
-    let bob = mint(&a, "bob", &grant(&[Domain::Q], &ALL_OPS));
-    let mut g = grant(&[Domain::Q, Domain::Phi], &ALL_OPS);
+    let bob = mint(&a, "bob", &grant(&[Domain::Q], &RUN_OPS));
+    let mut g = grant(&[Domain::Q, Domain::Phi], &RUN_OPS);
     // alice holds 3000 shots; her token caps shots at 2000.
     g.resources_max = vec![("shots".into(), 2000), ("logical_qubits".into(), 4)];
     let capped = mint(&a, "alice", &g);
@@ -261,9 +262,9 @@ fn a_per_resource_cap_refuses_exactly_what_exceeds_it() {
 #[test]
 fn nesting_needs_the_parents_nest_right_and_a_derived_token() {
     let a = authority();
-    let bob = mint(&a, "bob", &grant(&[Domain::Q], &ALL_OPS));
+    let bob = mint(&a, "bob", &grant(&[Domain::Q], &RUN_OPS));
     // No `nest` right: alice runs, her worker is not created.
-    let ops: Vec<Operation> = ALL_OPS
+    let ops: Vec<Operation> = RUN_OPS
         .iter()
         .copied()
         .filter(|o| *o != Operation::Nest)
@@ -275,13 +276,13 @@ fn nesting_needs_the_parents_nest_right_and_a_derived_token() {
     assert_eq!(denials(&trace)[0].1.operation, DeniedOp::Nest);
 
     // The worker presents its own token, which must extend alice's.
-    let alice = mint(&a, "alice", &grant(&[Domain::Q, Domain::Phi], &ALL_OPS));
+    let alice = mint(&a, "alice", &grant(&[Domain::Q, Domain::Phi], &RUN_OPS));
     let text = with(
         MANIFEST,
         "name = \"worker\"\n",
         "name = \"worker\"\ntoken = \"worker.token\"\n",
     );
-    let stranger = mint(&a, "worker", &grant(&[Domain::Q, Domain::Phi], &ALL_OPS));
+    let stranger = mint(&a, "worker", &grant(&[Domain::Q, Domain::Phi], &RUN_OPS));
     let (r, trace) = go(
         &text,
         &[
@@ -343,10 +344,10 @@ fn nesting_needs_the_parents_nest_right_and_a_derived_token() {
 #[test]
 fn an_expired_token_faults_its_vhm_at_its_next_request() {
     let a = authority();
-    let bob = mint(&a, "bob", &grant(&[Domain::Q], &ALL_OPS));
+    let bob = mint(&a, "bob", &grant(&[Domain::Q], &RUN_OPS));
     // The machine's tick is 1 ms: alice is created and submits her first step at 0 ns, her
     // second (Φ) after the first completed, at 1 ms — past the token's expiry at 0.5 ms.
-    let mut g = grant(&[Domain::Q, Domain::Phi], &ALL_OPS);
+    let mut g = grant(&[Domain::Q, Domain::Phi], &RUN_OPS);
     g.expires_ns = Some(500_000);
     let alice = mint(&a, "alice", &g);
     let (r, trace) = go(MANIFEST, &[("alice.token", &alice), ("bob.token", &bob)]);
@@ -360,8 +361,8 @@ fn an_expired_token_faults_its_vhm_at_its_next_request() {
 #[test]
 fn revocations_refuse_tokens_from_their_tick_on_and_are_in_the_trace() {
     let a = authority();
-    let alice = mint(&a, "alice", &grant(&[Domain::Q, Domain::Phi], &ALL_OPS));
-    let bob = mint(&a, "bob", &grant(&[Domain::Q], &ALL_OPS));
+    let alice = mint(&a, "alice", &grant(&[Domain::Q, Domain::Phi], &RUN_OPS));
+    let bob = mint(&a, "bob", &grant(&[Domain::Q], &RUN_OPS));
     let bob_id = bob.revocation_ids()[0].clone();
     // Revoked before the run: bob is never created.
     let text = format!("{MANIFEST}\n[[revoke]]\nid = \"{bob_id}\"\n");
@@ -411,8 +412,8 @@ fn revocations_refuse_tokens_from_their_tick_on_and_are_in_the_trace() {
 #[test]
 fn tokens_without_a_root_key_and_revocations_without_tokens_are_refused() {
     let a = authority();
-    let alice = mint(&a, "alice", &grant(&[Domain::Q, Domain::Phi], &ALL_OPS));
-    let bob = mint(&a, "bob", &grant(&[Domain::Q], &ALL_OPS));
+    let alice = mint(&a, "alice", &grant(&[Domain::Q, Domain::Phi], &RUN_OPS));
+    let bob = mint(&a, "bob", &grant(&[Domain::Q], &RUN_OPS));
     match try_go(
         MANIFEST,
         &[("alice.token", &alice), ("bob.token", &bob)],
@@ -465,7 +466,7 @@ fn every_message_is_checked_against_its_senders_token_before_it_is_queued() {
         [[vhm]]\nname = \"pong\"\ntoken = \"pong.token\"\n[vhm.k]\nguest = \"pong.wat\"\nfuel_units = 3000000\n\
         [[channel]]\nbetween = [\"ping\", \"pong\"]\n";
     let a = authority();
-    let pong_token = mint(&a, "pong", &grant(&[Domain::K], &ALL_OPS));
+    let pong_token = mint(&a, "pong", &grant(&[Domain::K], &RUN_OPS));
     let run_with = |ping_token: &Token| {
         let m = Manifest::from_toml(text, "ipc.toml").expect("parses");
         let mut files = BTreeMap::from([
@@ -499,7 +500,7 @@ fn every_message_is_checked_against_its_senders_token_before_it_is_queued() {
             .and_then(|x| x["stdout"].as_str().map(str::to_string))
     };
     // With the right to send, the message arrives.
-    let (r, _) = run_with(&mint(&a, "ping", &grant(&[Domain::K], &ALL_OPS)));
+    let (r, _) = run_with(&mint(&a, "ping", &grant(&[Domain::K], &RUN_OPS)));
     assert_eq!(stdout(&r, "pong").as_deref(), Some("ping"));
     assert_eq!(
         stdout(&r, "ping").as_deref(),
@@ -508,12 +509,12 @@ fn every_message_is_checked_against_its_senders_token_before_it_is_queued() {
     );
     // Without it (or with a 3-byte cap), the send is refused before the message is queued: the
     // guest sees E_DENIED (-4), its VHM faults, pong never gets the message.
-    let no_send: Vec<Operation> = ALL_OPS
+    let no_send: Vec<Operation> = RUN_OPS
         .iter()
         .copied()
         .filter(|o| *o != Operation::Send)
         .collect();
-    let mut capped = grant(&[Domain::K], &ALL_OPS);
+    let mut capped = grant(&[Domain::K], &RUN_OPS);
     capped.resources_max = vec![("message_bytes".into(), 3)];
     for t in [
         mint(&a, "ping", &grant(&[Domain::K], &no_send)),
