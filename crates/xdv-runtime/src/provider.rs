@@ -12,6 +12,7 @@
 //! (after a crash, during a resume) gives the same bytes.
 
 use serde_json::{json, Value};
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 use xdv_core::Domain;
 
@@ -443,15 +444,19 @@ impl Provider for EmbeddedQ {
                     error: placed.predicted_error,
                 })
             }
-            // The ideal simulator predicts no error: nothing to parse.
-            JobRequest::GuestQ(_) if self.device.is_none() => Ok(Prediction::default()),
-            JobRequest::GuestQ(job) => match place_guest_q(job, self.device.as_ref()) {
-                Ok((_, placed)) => Ok(Prediction {
-                    error: placed.predicted_error,
-                }),
-                // The guest gets the error result when the job runs; it costs nothing here.
-                Err(_) => Ok(Prediction::default()),
-            },
+            JobRequest::GuestQ(job) => {
+                // The ideal simulator predicts no error: nothing to parse.
+                let Some(d) = self.device.as_ref() else {
+                    return Ok(Prediction::default());
+                };
+                match guest_q_request(job).and_then(|req| place_guest_q(&req, job, d)) {
+                    Ok(placed) => Ok(Prediction {
+                        error: placed.predicted_error,
+                    }),
+                    // The guest gets the error result when the job runs; it costs nothing here.
+                    Err(_) => Ok(Prediction::default()),
+                }
+            }
             _ => Err(ProviderError::WrongDomain {
                 provider: self.name.clone(),
                 domain: Domain::Q,
@@ -471,28 +476,35 @@ impl Provider for EmbeddedQ {
     }
 }
 
-/// Parses a guest's Q request and places its circuit on the VHM's partition; `Err` is the
-/// guest's error result document.
+/// A guest's Q request: the one the runtime already parsed, else parsed from its bytes; `Err` is
+/// the guest's error result document.
+fn guest_q_request(job: &GuestQJob) -> Result<Cow<'_, xdv_k::jobs::QRequest>, Value> {
+    match &job.parsed {
+        Some(r) => Ok(Cow::Borrowed(&**r)),
+        None => xdv_k::jobs::parse_q(&job.request, job.seed, &job.limits)
+            .map(Cow::Owned)
+            .map_err(result_doc),
+    }
+}
+
+/// Places a guest's circuit on the VHM's partition of `device`; `Err` is the guest's error
+/// result document.
 fn place_guest_q(
+    req: &xdv_k::jobs::QRequest,
     job: &GuestQJob,
-    device: Option<&xdv_q::device::Device>,
-) -> Result<(xdv_k::jobs::QRequest, PlacedCircuit), Value> {
-    let req = match &job.parsed {
-        Some(r) => (**r).clone(),
-        None => xdv_k::jobs::parse_q(&job.request, job.seed, &job.limits).map_err(result_doc)?,
-    };
-    let placed = place_circuit(
+    device: &xdv_q::device::Device,
+) -> Result<PlacedCircuit, Value> {
+    place_circuit(
         req.circuit.clone(),
         "job",
         &job.physical,
-        device,
+        Some(device),
         req.observable.is_some(),
     )
     .map_err(|e| {
         serde_json::json!({"ok": false, "domain": "q",
             "error": {"kind": "device", "message": e.to_string()}})
-    })?;
-    Ok((req, placed))
+    })
 }
 
 /// The result document of a job outcome.
@@ -504,20 +516,28 @@ fn result_doc(o: xdv_k::JobOutcome) -> Value {
 /// with its noise when the provider has a device. The result is the guest's result document
 /// (an error result when the request is the guest's mistake).
 pub fn run_guest_q(job: &GuestQJob, device: Option<&xdv_q::device::Device>) -> Value {
-    let (mut req, placed) = match place_guest_q(job, device) {
-        Ok(x) => x,
+    let req = match guest_q_request(job) {
+        Ok(r) => r,
         Err(doc) => return doc,
     };
-    if placed.device.is_some() {
-        // An observable reads the logical qubits: routing restored their layout, and qubits the
-        // partition adds above the circuit's are idle.
-        if let Some(obs) = req.observable.take() {
-            req.observable = Some(widened(obs, placed.circuit.num_qubits));
-        }
-        req.circuit = placed.circuit;
-    }
+    let Some(d) = device else {
+        return result_doc(xdv_k::jobs::run_parsed_q(&req, None, &job.limits));
+    };
+    let placed = match place_guest_q(&req, job, d) {
+        Ok(p) => p,
+        Err(doc) => return doc,
+    };
+    // An observable reads the logical qubits: routing restored their layout, and qubits the
+    // partition adds above the circuit's are idle.
+    let n = placed.circuit.num_qubits;
+    let routed = xdv_k::jobs::QRequest {
+        circuit: placed.circuit,
+        shots: req.shots,
+        seed: req.seed,
+        observable: req.observable.clone().map(|obs| widened(obs, n)),
+    };
     result_doc(xdv_k::jobs::run_parsed_q(
-        &req,
+        &routed,
         placed.device.as_ref(),
         &job.limits,
     ))
