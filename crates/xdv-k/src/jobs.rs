@@ -51,7 +51,9 @@ pub struct JobOutcome {
     pub result: Vec<u8>,
 }
 
-fn failure(domain: Domain, kind: &str, message: String) -> Value {
+/// The error result document `{"ok": false, "domain", "error": {"kind", "message"}}` (kinds in
+/// `docs/abi.md`).
+pub fn failure(domain: Domain, kind: &str, message: String) -> Value {
     json!({"ok": false, "domain": domain.name(), "error": {"kind": kind, "message": message}})
 }
 

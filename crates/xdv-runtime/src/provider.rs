@@ -501,10 +501,7 @@ fn place_guest_q(
         Some(device),
         req.observable.is_some(),
     )
-    .map_err(|e| {
-        serde_json::json!({"ok": false, "domain": "q",
-            "error": {"kind": "device", "message": e.to_string()}})
-    })
+    .map_err(|e| xdv_k::jobs::failure(xdv_k::Domain::Q, "device", e.to_string()))
 }
 
 /// The result document of a job outcome.
@@ -830,7 +827,8 @@ impl Provider for EmbeddedPhi {
 /// the VHM's transform execution contract, as a pipeline step's program runs. The result is the
 /// guest's result document: `{"ok": true, "domain": "phi", "result": …}` or an error result.
 pub fn run_guest_phi(job: &GuestPhiJob, device: &xdv_phi::PhiDevice) -> Value {
-    let fail = |kind: &str, message: String| serde_json::json!({"ok": false, "domain": "phi", "error": {"kind": kind, "message": message}});
+    let fail =
+        |kind: &str, message: String| xdv_k::jobs::failure(xdv_k::Domain::Phi, kind, message);
     // The request's own checks (UTF-8, format) first, with the sandbox's error results.
     if let Err(o) = xdv_k::jobs::phi_request_check(&job.program, &job.limits) {
         return result_doc(o);
